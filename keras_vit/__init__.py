@@ -1,0 +1,41 @@
+"""keras-vit: Vision Transformers for Keras 3 on TensorFlow, JAX and PyTorch.
+
+>>> from keras_vit import ViTBase
+>>> ViTBase().count_params()
+86567656
+"""
+
+from keras_vit import data, layers, models
+from keras_vit.models import (
+    VARIANTS,
+    ViTBase,
+    ViTHuge,
+    ViTLarge,
+    ViTSmall,
+    ViTTiny,
+    VisionTransformer,
+    get_variant_config,
+    preprocess_input,
+    resize_model,
+    vit,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VARIANTS",
+    "ViTBase",
+    "ViTHuge",
+    "ViTLarge",
+    "ViTSmall",
+    "ViTTiny",
+    "VisionTransformer",
+    "data",
+    "get_variant_config",
+    "layers",
+    "models",
+    "preprocess_input",
+    "resize_model",
+    "vit",
+    "__version__",
+]

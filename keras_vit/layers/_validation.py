@@ -1,0 +1,78 @@
+"""Argument checks shared by layers and builders.
+
+Every check raises before any weight is created, and its message names the
+argument, the value received and what would have been accepted.
+"""
+
+import numbers
+
+
+def check_rate(name, value):
+    """Checks that a probability-like rate lies in `[0, 1)`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_int(name, value, minimum, description):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be {description}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if value < minimum:
+        raise ValueError(f"`{name}` must be {description}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_positive_int(name, value):
+    """Checks that `value` is an integer >= 1."""
+    return _check_int(name, value, 1, "a positive integer")
+
+
+def check_non_negative_int(name, value):
+    """Checks that `value` is an integer >= 0."""
+    return _check_int(name, value, 0, "a non-negative integer")
+
+
+def check_pair(name, value):
+    """Normalises an int or a pair of ints (height, width) to a tuple of two
+    positive ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise TypeError(
+            f"`{name}` must be an int or a pair of ints (height, width). "
+            f"Received: {name}={value!r}"
+        )
+    for item in pair:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral) or item < 1:
+            raise ValueError(
+                f"`{name}` must hold positive integers. Received: {name}={value!r}"
+            )
+    return (int(pair[0]), int(pair[1]))
+
+
+def check_optional_positive_float(name, value):
+    """Checks that `value` is None or a float > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be None or a positive float. Received: "
+            f"{name}={value!r} of type {type(value).__name__}"
+        )
+    if not float(value) > 0.0:
+        raise ValueError(
+            f"`{name}` must be None or a positive float. Received: {name}={value!r}"
+        )
+    return float(value)

@@ -1,0 +1,151 @@
+import keras
+from keras import ops
+
+from keras_vit.layers._validation import check_positive_int, check_rate
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention over a token sequence.
+
+    Built on `keras.ops.dot_product_attention`, so the backend's fused kernel
+    (cuDNN / flash attention on JAX and PyTorch GPUs, TPU kernels) is used
+    whenever attention probabilities are neither dropped out nor requested.
+    With `attention_dropout_rate > 0` in training, or with
+    `return_attention_scores=True`, the same computation is written out
+    explicitly (softmax in float32) so the probabilities can be dropped out or
+    returned; both paths agree to float rounding.
+
+    Kernels use the Google ViT checkpoint shapes, so those load without
+    transposes: `query`, `key` and `value` kernels are
+    `(hidden_dim, num_heads, head_dim)` with biases `(num_heads, head_dim)`,
+    and the `attention_output` kernel is `(num_heads, head_dim, hidden_dim)`.
+    Kernels are initialised truncated-normal with std 0.02, biases zero.
+
+    Args:
+        num_heads: int. Number of attention heads; must divide the hidden
+            size of the input.
+        dropout_rate: float in [0, 1). Dropout on the output projection
+            (the original ViT's dropout after attention, timm's `proj_drop`).
+        attention_dropout_rate: float in [0, 1). Dropout on the attention
+            probabilities.
+        use_qkv_bias: bool. Whether the query/key/value projections have a
+            bias.
+        seed: int or None. Seed of the dropout layers.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        tokens: tensor of shape `(batch, num_tokens, hidden_dim)`.
+        training: bool. Whether dropout is active.
+        return_attention_scores: bool. Also return the attention
+            probabilities (after softmax, before dropout).
+
+    Returns:
+        Tensor of shape `(batch, num_tokens, hidden_dim)`; with
+        `return_attention_scores=True`, a tuple of it and the probabilities of
+        shape `(batch, num_heads, num_tokens, num_tokens)`.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = MultiHeadSelfAttention(num_heads=2)
+    >>> out, probs = layer(np.ones((1, 5, 8), "float32"), return_attention_scores=True)
+    >>> tuple(out.shape), tuple(probs.shape)
+    ((1, 5, 8), (1, 2, 5, 5))
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        use_qkv_bias=True,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.dropout_rate = check_rate("dropout_rate", dropout_rate)
+        self.attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
+        self.use_qkv_bias = bool(use_qkv_bias)
+        self.seed = seed
+        self.attention_dropout = keras.layers.Dropout(
+            self.attention_dropout_rate, seed=seed, dtype=self.dtype_policy,
+            name="attention_dropout",
+        )
+        self.output_dropout = keras.layers.Dropout(
+            self.dropout_rate, seed=None if seed is None else seed + 1,
+            dtype=self.dtype_policy, name="output_dropout",
+        )
+
+    def build(self, input_shape):
+        hidden_dim = input_shape[-1]
+        if hidden_dim % self.num_heads != 0:
+            raise ValueError(
+                f"The hidden size must be divisible by num_heads={self.num_heads}. "
+                f"Received input shape: {tuple(input_shape)}"
+            )
+        self.head_dim = hidden_dim // self.num_heads
+        kernel_init = keras.initializers.TruncatedNormal(stddev=0.02)
+
+        def projection(name):
+            return keras.layers.EinsumDense(
+                "btd,dnh->btnh",
+                output_shape=(None, self.num_heads, self.head_dim),
+                bias_axes="nh" if self.use_qkv_bias else None,
+                kernel_initializer=kernel_init,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        self.query = projection("query")
+        self.key = projection("key")
+        self.value = projection("value")
+        self.attention_output = keras.layers.EinsumDense(
+            "btnh,nhd->btd",
+            output_shape=(None, hidden_dim),
+            bias_axes="d",
+            kernel_initializer=kernel_init,
+            dtype=self.dtype_policy,
+            name="attention_output",
+        )
+        for dense in (self.query, self.key, self.value):
+            dense.build(input_shape)
+        self.attention_output.build((input_shape[0], input_shape[1], self.num_heads, self.head_dim))
+
+    def _explicit_attention(self, query, key, value, training):
+        # Same maths as dot_product_attention, written out so the
+        # probabilities exist as a tensor; softmax in float32 for stability
+        # under mixed precision.
+        scale = 1.0 / (self.head_dim**0.5)
+        logits = ops.einsum("btnh,bsnh->bnts", query, key)
+        probs = ops.softmax(ops.cast(logits, "float32") * scale, axis=-1)
+        probs = ops.cast(probs, self.compute_dtype)
+        dropped = self.attention_dropout(probs, training=training)
+        return ops.einsum("bnts,bsnh->btnh", dropped, value), probs
+
+    def call(self, tokens, training=None, return_attention_scores=False):
+        query = self.query(tokens)
+        key = self.key(tokens)
+        value = self.value(tokens)
+        explicit = return_attention_scores or (training and self.attention_dropout_rate > 0)
+        if explicit:
+            context, probs = self._explicit_attention(query, key, value, training)
+        else:
+            context = ops.dot_product_attention(query, key, value)
+        output = self.output_dropout(self.attention_output(context), training=training)
+        if return_attention_scores:
+            return output, probs
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "dropout_rate": self.dropout_rate,
+                "attention_dropout_rate": self.attention_dropout_rate,
+                "use_qkv_bias": self.use_qkv_bias,
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,44 @@
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class ClassToken(keras.layers.Layer):
+    """Prepends a learned class token (`[CLS]`) to a token sequence.
+
+    The token's variable is named `class_token` (shape `(1, 1, hidden_dim)`)
+    and is initialised truncated-normal with std 0.02, as in timm. Its output
+    at the last block is the image representation when `pooling="token"`.
+
+    Args:
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        tokens: tensor of shape `(batch, num_tokens, hidden_dim)`.
+
+    Returns:
+        Tensor of shape `(batch, 1 + num_tokens, hidden_dim)`; index 0 is the
+        class token.
+
+    Example:
+    >>> import numpy as np
+    >>> tuple(ClassToken()(np.zeros((2, 9, 8), "float32")).shape)
+    (2, 10, 8)
+    """
+
+    def build(self, input_shape):
+        self.class_token = self.add_weight(
+            shape=(1, 1, input_shape[-1]),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="class_token",
+        )
+
+    def call(self, tokens):
+        batch_size = ops.shape(tokens)[0]
+        token = ops.cast(self.class_token, tokens.dtype)
+        token = ops.broadcast_to(token, (batch_size, 1, ops.shape(tokens)[-1]))
+        return ops.concatenate([token, tokens], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        length = None if input_shape[1] is None else input_shape[1] + 1
+        return (input_shape[0], length, input_shape[2])

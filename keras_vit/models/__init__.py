@@ -1,0 +1,21 @@
+"""Vision Transformer models: the generic builder and the named variants."""
+
+from keras_vit.models.preprocessing import preprocess_input
+from keras_vit.models.resize import resize_model
+from keras_vit.models.variants import VARIANTS, get_variant_config
+from keras_vit.models.vision_transformer import VisionTransformer
+from keras_vit.models.vit import ViTBase, ViTHuge, ViTLarge, ViTSmall, ViTTiny, vit
+
+__all__ = [
+    "VARIANTS",
+    "ViTBase",
+    "ViTHuge",
+    "ViTLarge",
+    "ViTSmall",
+    "ViTTiny",
+    "VisionTransformer",
+    "get_variant_config",
+    "preprocess_input",
+    "resize_model",
+    "vit",
+]

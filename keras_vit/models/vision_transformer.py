@@ -1,0 +1,306 @@
+import keras
+from keras import ops
+
+from keras_vit.layers import (
+    ClassToken,
+    PatchEmbedding,
+    PositionEmbedding,
+    RegisterTokens,
+    TransformerBlock,
+)
+from keras_vit.layers._validation import (
+    check_non_negative_int,
+    check_optional_positive_float,
+    check_pair,
+    check_positive_int,
+    check_rate,
+)
+
+POOLING_MODES = ("token", "gap", None)
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
+
+
+def _check_input_shape(input_shape, patch_size):
+    if input_shape is None:
+        input_shape = DEFAULT_INPUT_SHAPE
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(
+            "`input_shape` must be a tuple (height, width, channels). "
+            f"Received: input_shape={input_shape!r}"
+        )
+    for size in input_shape:
+        if size is None or isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                "`input_shape` must hold three positive integers (height, width, "
+                "channels); the position embedding needs a static grid, so use "
+                "`resize_model` to run at another resolution. "
+                f"Received: input_shape={input_shape!r}"
+            )
+    height, width, _ = input_shape
+    if height % patch_size[0] or width % patch_size[1]:
+        raise ValueError(
+            f"The image size in `input_shape`={tuple(input_shape)} must be divisible "
+            f"by `patch_size`={patch_size[0] if patch_size[0] == patch_size[1] else patch_size}."
+        )
+    return tuple(input_shape)
+
+
+def _resolve_dtype(dtype):
+    if isinstance(dtype, dict):
+        return keras.dtype_policies.deserialize(dtype)
+    return keras.dtype_policies.get(dtype) if dtype is not None else None
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class VisionTransformer(keras.Model):
+    """Vision Transformer (ViT) image classifier and backbone.
+
+    Images are cut into `patch_size` patches, each projected to `hidden_dim`;
+    a class token is prepended, a learned position embedding added, optional
+    register tokens inserted, and the sequence runs through `num_layers`
+    pre-LayerNorm transformer blocks and a final LayerNorm. The image is then
+    represented by the class token (`pooling="token"`) or the mean of the
+    patch tokens (`pooling="gap"`), followed by a linear head.
+
+    Reference: Dosovitskiy et al., "An Image is Worth 16x16 Words:
+    Transformers for Image Recognition at Scale", ICLR 2021.
+
+    **Inputs.** Float images `(batch, height, width, channels)`, channels
+    last, at the static size given by `input_shape`. The model does not
+    rescale: train on what you feed it. The Google checkpoints expect pixels
+    in `[-1, 1]`, i.e. `keras_vit.preprocess_input(images)` on `[0, 255]`
+    images.
+
+    **Initialisation** follows timm and the reference JAX code: truncated
+    normal (std 0.02) for every dense kernel, the class token, register
+    tokens, position embedding and head; LeCun normal for the patch
+    projection; zero biases; LayerNorm scale 1 and offset 0.
+
+    **Layer names** are stable (they are part of every weight file):
+    `patch_embedding` (with sublayer `projection`), `class_token`,
+    `position_embedding`, `register_tokens` (when used), `embedding_dropout`,
+    `transformer_block_{i}` for `i` in `0..num_layers-1` (sublayers
+    `layer_norm_1`, `attention` with `query`/`key`/`value`/`attention_output`,
+    `layer_scale_1`, `layer_norm_2`, `mlp` with `dense_1`/`dense_2`,
+    `layer_scale_2`), `encoder_norm`, `head`.
+
+    Args:
+        patch_size: int or tuple `(patch_h, patch_w)`. Patch side; must
+            divide the image height and width. Defaults to 16.
+        hidden_dim: int. Token width; must be divisible by `num_heads`.
+        num_layers: int. Number of transformer blocks.
+        num_heads: int. Attention heads per block.
+        mlp_dim: int. Hidden width of each MLP block.
+        include_top: bool. Whether to add the classification head.
+        weights: None. Random initialisation (the only option in this
+            version; pretrained checkpoints come in a later release).
+        input_shape: tuple `(height, width, channels)`. Defaults to
+            `(224, 224, 3)`.
+        pooling: `"token"` (class token), `"gap"` (mean of the patch tokens,
+            excluding class and register tokens) or None (the whole
+            normalised token sequence; only with `include_top=False`).
+        classes: int. Number of classes of the head (with `include_top`).
+        classifier_activation: str, callable or None. Activation of the head;
+            None returns logits. Defaults to `"softmax"`, as in Keras
+            Applications.
+        dropout_rate: float in [0, 1). Dropout after the embeddings, after
+            each attention output and inside each MLP block.
+        attention_dropout_rate: float in [0, 1). Dropout on attention
+            probabilities.
+        drop_path_rate: float in [0, 1). Stochastic depth, rising linearly
+            from 0 at the first block to this rate at the last (as in DeiT).
+        layer_scale_init: float > 0 or None. LayerScale initial value; None
+            disables LayerScale.
+        num_register_tokens: int >= 0. Register tokens inserted after the
+            class token (they get no position embedding).
+        approximate_gelu: bool. Use tanh-approximated GELU (the original JAX
+            checkpoints' form) instead of the exact one.
+        layer_norm_epsilon: float. Epsilon of every LayerNorm (1e-6).
+        use_qkv_bias: bool. Bias on the query/key/value projections.
+        name: str. Model name.
+        dtype: dtype or `keras.DTypePolicy` of the model's layers, e.g.
+            `"mixed_bfloat16"`; None uses the global policy. The head always
+            computes in float32.
+
+    Returns:
+        A `keras.Model` mapping images to class scores `(batch, classes)`;
+        with `include_top=False`, to features `(batch, hidden_dim)`, or to the
+        token sequence `(batch, num_tokens, hidden_dim)` when `pooling=None`.
+
+    Example:
+    >>> model = VisionTransformer(patch_size=4, hidden_dim=32, num_layers=2,
+    ...     num_heads=2, mlp_dim=64, input_shape=(16, 16, 3), classes=10)
+    >>> tuple(model.output_shape)
+    (None, 10)
+    """
+
+    def __init__(
+        self,
+        patch_size=16,
+        hidden_dim=768,
+        num_layers=12,
+        num_heads=12,
+        mlp_dim=3072,
+        include_top=True,
+        weights=None,
+        input_shape=None,
+        pooling="token",
+        classes=1000,
+        classifier_activation="softmax",
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        drop_path_rate=0.0,
+        layer_scale_init=None,
+        num_register_tokens=0,
+        approximate_gelu=False,
+        layer_norm_epsilon=1e-6,
+        use_qkv_bias=True,
+        name="vision_transformer",
+        dtype=None,
+        **kwargs,
+    ):
+        # Every argument is checked before any layer or weight is created.
+        patch_size = check_pair("patch_size", patch_size)
+        hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        num_layers = check_positive_int("num_layers", num_layers)
+        num_heads = check_positive_int("num_heads", num_heads)
+        mlp_dim = check_positive_int("mlp_dim", mlp_dim)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+        input_shape = _check_input_shape(input_shape, patch_size)
+        if pooling not in POOLING_MODES:
+            raise ValueError(
+                f"`pooling` must be one of {POOLING_MODES}. Received: pooling={pooling!r}"
+            )
+        include_top = bool(include_top)
+        if include_top:
+            if pooling is None:
+                raise ValueError(
+                    "`pooling` must be 'token' or 'gap' when include_top=True. "
+                    "Received: pooling=None"
+                )
+            if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+                raise ValueError(
+                    "`classes` must be a positive integer when include_top=True. "
+                    f"Received: classes={classes!r}"
+                )
+        if weights is not None:
+            raise ValueError(
+                "`weights` must be None: this version builds randomly initialised "
+                f"models only. Received: weights={weights!r}"
+            )
+        dropout_rate = check_rate("dropout_rate", dropout_rate)
+        attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
+        drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+        layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
+        num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
+        layer_norm_epsilon = check_optional_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        if classifier_activation is not None:
+            keras.activations.get(classifier_activation)  # raises on unknown names
+        dtype = _resolve_dtype(dtype)
+        policy = dtype if dtype is not None else keras.config.dtype_policy()
+        # The head and its activation stay in float32 under mixed precision,
+        # so logits and probabilities never round to bfloat16/float16.
+        head_dtype = "float32" if policy.compute_dtype in ("float16", "bfloat16") else policy
+
+        grid_size = (input_shape[0] // patch_size[0], input_shape[1] // patch_size[1])
+        images = keras.Input(shape=input_shape, name="images")
+        x = PatchEmbedding(patch_size, hidden_dim, dtype=policy, name="patch_embedding")(images)
+        x = ClassToken(dtype=policy, name="class_token")(x)
+        x = PositionEmbedding(grid_size, num_prefix_tokens=1, dtype=policy, name="position_embedding")(x)
+        if num_register_tokens:
+            x = RegisterTokens(num_register_tokens, insert_index=1, dtype=policy, name="register_tokens")(x)
+        x = keras.layers.Dropout(dropout_rate, dtype=policy, name="embedding_dropout")(x)
+        for index in range(num_layers):
+            block_rate = drop_path_rate * index / max(num_layers - 1, 1)
+            x = TransformerBlock(
+                num_heads=num_heads,
+                mlp_dim=mlp_dim,
+                dropout_rate=dropout_rate,
+                attention_dropout_rate=attention_dropout_rate,
+                drop_path_rate=block_rate,
+                layer_scale_init=layer_scale_init,
+                approximate_gelu=approximate_gelu,
+                layer_norm_epsilon=layer_norm_epsilon,
+                use_qkv_bias=use_qkv_bias,
+                dtype=policy,
+                name=f"transformer_block_{index}",
+            )(x)
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="encoder_norm")(x)
+        num_prefix_tokens = 1 + num_register_tokens
+        if pooling == "token":
+            x = x[:, 0]
+        elif pooling == "gap":
+            x = ops.mean(x[:, num_prefix_tokens:], axis=1)
+        if include_top:
+            x = keras.layers.Dense(
+                classes,
+                activation=classifier_activation,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                dtype=head_dtype,
+                name="head",
+            )(x)
+        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+
+        self.patch_size = patch_size
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.include_top = include_top
+        self.image_shape = input_shape
+        self.pooling = pooling
+        self.classes = classes
+        self.classifier_activation = classifier_activation
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.layer_scale_init = layer_scale_init
+        self.num_register_tokens = num_register_tokens
+        self.approximate_gelu = bool(approximate_gelu)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.use_qkv_bias = bool(use_qkv_bias)
+        self.grid_size = grid_size
+        self.num_prefix_tokens = num_prefix_tokens
+
+    def get_config(self):
+        activation = self.classifier_activation
+        if activation is not None and not isinstance(activation, str):
+            activation = keras.saving.serialize_keras_object(activation)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "patch_size": self.patch_size,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "include_top": self.include_top,
+            "input_shape": self.image_shape,
+            "pooling": self.pooling,
+            "classes": self.classes,
+            "classifier_activation": activation,
+            "dropout_rate": self.dropout_rate,
+            "attention_dropout_rate": self.attention_dropout_rate,
+            "drop_path_rate": self.drop_path_rate,
+            "layer_scale_init": self.layer_scale_init,
+            "num_register_tokens": self.num_register_tokens,
+            "approximate_gelu": self.approximate_gelu,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "use_qkv_bias": self.use_qkv_bias,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        activation = config.get("classifier_activation")
+        if isinstance(activation, dict):
+            config["classifier_activation"] = keras.saving.deserialize_keras_object(activation)
+        for key in ("input_shape", "patch_size"):
+            if isinstance(config.get(key), list):
+                config[key] = tuple(config[key])
+        return cls(**config)

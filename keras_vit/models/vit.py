@@ -1,0 +1,146 @@
+"""Named ViT variants in the Keras Applications style.
+
+Each builder spreads one row of `variants.VARIANTS` into
+`VisionTransformer`; the signatures are spelled out for IDEs and share one
+docstring template.
+"""
+
+from keras_vit.models.variants import PATCH_SIZES, VARIANTS, get_variant_config
+from keras_vit.models.vision_transformer import VisionTransformer
+
+_DOC = """Builds ViT-{short} (`{variant}`): {hidden_dim} wide, {num_layers} blocks, {num_heads} heads, MLP {mlp_dim}.
+
+    Reference: {reference}.
+
+    Args:
+        patch_size: int. One of {patch_sizes}; defaults to {default_patch}.
+        include_top: bool. Whether to add the classification head.
+        weights: None. Random initialisation (the only option in this
+            version).
+        input_shape: tuple `(height, width, channels)`, default
+            `(224, 224, 3)`; height and width must be divisible by
+            `patch_size`.
+        pooling: `"token"`, `"gap"`, or None for the token sequence (only
+            with `include_top=False`).
+        classes: int. Number of classes of the head.
+        classifier_activation: str, callable or None (logits). Defaults to
+            `"softmax"`.
+        dropout_rate: float in [0, 1). Dropout on embeddings, attention
+            outputs and MLPs.
+        attention_dropout_rate: float in [0, 1). Dropout on attention
+            probabilities.
+        drop_path_rate: float in [0, 1). Stochastic depth at the last block,
+            linear from 0 at the first.
+        layer_scale_init: float > 0 or None. LayerScale initial value.
+        num_register_tokens: int >= 0. Register tokens after the class token.
+        name: str or None. Model name; defaults to `"vit_{variant}_patch<N>"`.
+        dtype: dtype or `keras.DTypePolicy`, e.g. `"mixed_bfloat16"`.
+        **kwargs: further `VisionTransformer` arguments (`approximate_gelu`,
+            `layer_norm_epsilon`, `use_qkv_bias`).
+
+    Inputs are float images, channels last; see `VisionTransformer` for the
+    expected range and `keras_vit.preprocess_input`.
+
+    Returns:
+        A `VisionTransformer` (a `keras.Model`).
+
+    Example:
+    >>> model = {builder}(input_shape=({example_size}, {example_size}, 3), classes=10)
+    >>> model.output_shape
+    (None, 10)
+"""
+
+_REFERENCES = {
+    "tiny": "Touvron et al., \"Training data-efficient image transformers\", ICML 2021",
+    "small": "Touvron et al., \"Training data-efficient image transformers\", ICML 2021",
+    "base": "Dosovitskiy et al., \"An Image is Worth 16x16 Words\", ICLR 2021",
+    "large": "Dosovitskiy et al., \"An Image is Worth 16x16 Words\", ICLR 2021",
+    "huge": "Dosovitskiy et al., \"An Image is Worth 16x16 Words\", ICLR 2021",
+}
+_SHORT = {"tiny": "Ti", "small": "S", "base": "B", "large": "L", "huge": "H"}
+
+
+def _documented(variant):
+    def decorate(builder):
+        builder.__doc__ = _DOC.format(
+            variant=variant,
+            short=_SHORT[variant],
+            builder=builder.__name__,
+            reference=_REFERENCES[variant],
+            patch_sizes=", ".join(str(p) for p in sorted(PATCH_SIZES[variant])),
+            default_patch=PATCH_SIZES[variant][0],
+            example_size=4 * PATCH_SIZES[variant][0],
+            **VARIANTS[variant],
+        )
+        return builder
+
+    return decorate
+
+
+def _build(variant, arguments):
+    arguments = dict(arguments)
+    kwargs = arguments.pop("kwargs")
+    config = get_variant_config(variant, patch_size=arguments.pop("patch_size"))
+    if arguments["name"] is None:
+        arguments["name"] = f"vit_{variant}_patch{config['patch_size']}"
+    return VisionTransformer(**config, **arguments, **kwargs)
+
+
+@_documented("tiny")
+def ViTTiny(patch_size=16, include_top=True, weights=None, input_shape=None, pooling="token",
+            classes=1000, classifier_activation="softmax", dropout_rate=0.0,
+            attention_dropout_rate=0.0, drop_path_rate=0.0, layer_scale_init=None,
+            num_register_tokens=0, name=None, dtype=None, **kwargs):
+    return _build("tiny", locals())
+
+
+@_documented("small")
+def ViTSmall(patch_size=16, include_top=True, weights=None, input_shape=None, pooling="token",
+             classes=1000, classifier_activation="softmax", dropout_rate=0.0,
+             attention_dropout_rate=0.0, drop_path_rate=0.0, layer_scale_init=None,
+             num_register_tokens=0, name=None, dtype=None, **kwargs):
+    return _build("small", locals())
+
+
+@_documented("base")
+def ViTBase(patch_size=16, include_top=True, weights=None, input_shape=None, pooling="token",
+            classes=1000, classifier_activation="softmax", dropout_rate=0.0,
+            attention_dropout_rate=0.0, drop_path_rate=0.0, layer_scale_init=None,
+            num_register_tokens=0, name=None, dtype=None, **kwargs):
+    return _build("base", locals())
+
+
+@_documented("large")
+def ViTLarge(patch_size=16, include_top=True, weights=None, input_shape=None, pooling="token",
+             classes=1000, classifier_activation="softmax", dropout_rate=0.0,
+             attention_dropout_rate=0.0, drop_path_rate=0.0, layer_scale_init=None,
+             num_register_tokens=0, name=None, dtype=None, **kwargs):
+    return _build("large", locals())
+
+
+@_documented("huge")
+def ViTHuge(patch_size=14, include_top=True, weights=None, input_shape=None, pooling="token",
+            classes=1000, classifier_activation="softmax", dropout_rate=0.0,
+            attention_dropout_rate=0.0, drop_path_rate=0.0, layer_scale_init=None,
+            num_register_tokens=0, name=None, dtype=None, **kwargs):
+    return _build("huge", locals())
+
+
+def vit(variant, **kwargs):
+    """Builds a ViT from a variant name, big_vision style.
+
+    Args:
+        variant: str. e.g. `"B/16"`, `"Ti/16"`, `"L/32"`, `"H/14"`,
+            `"vit_small_patch32"`, or `"base"` (then pass `patch_size`).
+        **kwargs: `VisionTransformer` arguments (`include_top`, `classes`,
+            `input_shape`, `pooling`, rates, `dtype`, ...).
+
+    Returns:
+        A `VisionTransformer`.
+
+    Example:
+    >>> vit("Ti/16", input_shape=(32, 32, 3), classes=10).output_shape
+    (None, 10)
+    """
+    config = get_variant_config(variant, patch_size=kwargs.pop("patch_size", None))
+    return VisionTransformer(**config, **kwargs)

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from keras_vit.layers import TransformerBlock
+from tests import numpy_reference as ref
+from tests.test_case import random_inputs, run_layer_test, to_numpy
+
+
+def test_layer_contract(tmp_path):
+    run_layer_test(
+        TransformerBlock,
+        {"num_heads": 2, "mlp_dim": 16, "dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_scale_init": 0.5},
+        (2, 5, 8), (2, 5, 8), tmp_path, expected_num_trainable_weights=18,
+    )
+
+
+def _weights(block):
+    return {f"block/{w.path.split('/', 1)[1]}": to_numpy(w) for w in block.weights}
+
+
+@pytest.mark.parametrize("layer_scale_init", [None, 0.3])
+def test_matches_numpy_pre_ln_reference(layer_scale_init):
+    block = TransformerBlock(num_heads=2, mlp_dim=16, layer_scale_init=layer_scale_init, name="block")
+    x = random_inputs((2, 5, 8))
+    out = to_numpy(block(x))
+    expected = ref.block(x.astype("float64"), _weights(block), "block")
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    names = {w.path.split("/", 1)[1] for w in block.weights}
+    assert ("layer_scale_1/layer_scale" in names) == (layer_scale_init is not None)
+
+
+def test_returns_attention_probabilities():
+    block = TransformerBlock(num_heads=2, mlp_dim=16)
+    x = random_inputs((3, 5, 8))
+    out, probs = block(x, return_attention_scores=True)
+    assert tuple(probs.shape) == (3, 2, 5, 5)
+    np.testing.assert_allclose(to_numpy(out), to_numpy(block(x)), atol=1e-6)
+
+
+def test_drop_path_is_stochastic_in_training_only():
+    block = TransformerBlock(num_heads=2, mlp_dim=16, drop_path_rate=0.5, seed=0)
+    x = random_inputs((16, 5, 8))
+    inference = to_numpy(block(x))
+    np.testing.assert_array_equal(inference, to_numpy(block(x, training=False)))
+    training = to_numpy(block(x, training=True))
+    assert not np.allclose(training, inference)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"drop_path_rate": 1.0}, "drop_path_rate"), ({"dropout_rate": -0.5}, "dropout_rate"),
+     ({"attention_dropout_rate": 2.0}, "attention_dropout_rate"),
+     ({"layer_scale_init": 0.0}, "layer_scale_init"), ({"mlp_dim": -1}, "mlp_dim")],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TransformerBlock(**{"num_heads": 2, "mlp_dim": 16, **kwargs})

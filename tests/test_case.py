@@ -1,0 +1,86 @@
+"""Shared checks every keras_vit layer must pass, in the spirit of keras's
+`run_layer_test` (written here, not imported from the private `keras.src`)."""
+
+import keras
+import numpy as np
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def random_inputs(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    input_shape,
+    expected_output_shape,
+    tmp_path,
+    call_kwargs=None,
+    expected_num_trainable_weights=None,
+):
+    """Checks one layer configuration end to end.
+
+    1. `get_config` returns the constructor arguments, and `from_config`
+       rebuilds a layer with the same config.
+    2. Symbolic (Keras tensor) and eager output shapes equal
+       `expected_output_shape`.
+    3. One `fit` step runs, gives a finite loss and changes every trainable
+       weight.
+    4. A `.keras` save / `load_model` round trip gives identical outputs.
+    5. Under `mixed_bfloat16` the output is bfloat16 and the variables stay
+       float32.
+
+    Returns the eager output of the layer for further checks.
+    """
+    call_kwargs = call_kwargs or {}
+    inputs = random_inputs(input_shape)
+
+    # 1. Config round trip.
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        assert key in config, f"get_config() lacks constructor argument {key!r}"
+    rebuilt = layer_cls.from_config(config)
+    assert rebuilt.get_config() == config
+
+    # 2. Symbolic and eager shapes.
+    symbolic_in = keras.Input(batch_shape=input_shape)
+    symbolic_out = layer_cls(**init_kwargs)(symbolic_in, **call_kwargs)
+    assert tuple(symbolic_out.shape) == tuple(expected_output_shape)
+    eager_out = layer(inputs, **call_kwargs)
+    assert tuple(eager_out.shape) == tuple(expected_output_shape)
+    if expected_num_trainable_weights is not None:
+        assert len(layer.trainable_weights) == expected_num_trainable_weights
+
+    # 3. One training step through model.fit.
+    model_in = keras.Input(batch_shape=input_shape)
+    model = keras.Model(model_in, layer_cls(**init_kwargs)(model_in, **call_kwargs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [to_numpy(w) for w in model.trainable_weights]
+    targets = random_inputs(expected_output_shape, seed=1)
+    history = model.fit(inputs, targets, batch_size=input_shape[0], epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for old, new in zip(before, model.trainable_weights):
+        assert not np.array_equal(old, to_numpy(new)), f"{new.path} did not change in training"
+
+    # 4. .keras round trip.
+    path = tmp_path / f"{layer_cls.__name__}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.layers[-1], layer_cls)
+    np.testing.assert_array_equal(
+        to_numpy(loaded(inputs, training=False)), to_numpy(model(inputs, training=False))
+    )
+
+    # 5. Mixed precision: bfloat16 compute, float32 variables.
+    mixed = layer_cls(**init_kwargs, dtype="mixed_bfloat16")
+    mixed_out = mixed(inputs, **call_kwargs)
+    assert keras.backend.standardize_dtype(mixed_out.dtype) == "bfloat16"
+    for weight in mixed.weights:
+        assert keras.backend.standardize_dtype(weight.dtype) == "float32", weight.path
+    assert np.all(np.isfinite(to_numpy(keras.ops.cast(mixed_out, "float32"))))
+    return eager_out
