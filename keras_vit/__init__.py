@@ -5,7 +5,7 @@
 86567656
 """
 
-from keras_vit import data, layers, models
+from keras_vit import augmentation, data, layers, models, training
 from keras_vit.models import (
     VARIANTS,
     ViTBase,
@@ -16,6 +16,7 @@ from keras_vit.models import (
     VisionTransformer,
     get_variant_config,
     preprocess_input,
+    preprocessing_layer,
     resize_model,
     vit,
 )
@@ -30,12 +31,15 @@ __all__ = [
     "ViTSmall",
     "ViTTiny",
     "VisionTransformer",
+    "augmentation",
     "data",
     "get_variant_config",
     "layers",
     "models",
     "preprocess_input",
+    "preprocessing_layer",
     "resize_model",
+    "training",
     "vit",
     "__version__",
 ]

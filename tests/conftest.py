@@ -12,3 +12,13 @@ def _fresh_keras_state():
     keras.backend.clear_session()
     yield
     keras.config.set_dtype_policy("float32")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Backend-independent tests run once, in the TensorFlow process."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason="backend-independent; runs under KERAS_BACKEND=tensorflow only")
+    for item in items:
+        if "backend_independent" in item.keywords:
+            item.add_marker(skip)

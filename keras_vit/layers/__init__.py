@@ -3,6 +3,7 @@
 from keras_vit.layers.attention import MultiHeadSelfAttention
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLPBlock
 from keras_vit.layers.patch_embedding import PatchEmbedding
@@ -20,5 +21,6 @@ __all__ = [
     "PositionEmbedding",
     "RegisterTokens",
     "TransformerBlock",
+    "TruncatedNormal",
     "resample_position_embedding",
 ]

@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._validation import check_positive_int, check_rate
+from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit._validation import check_positive_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -85,7 +86,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 f"Received input shape: {tuple(input_shape)}"
             )
         self.head_dim = hidden_dim // self.num_heads
-        kernel_init = keras.initializers.TruncatedNormal(stddev=0.02)
+        kernel_init = TruncatedNormal(stddev=0.02)
 
         def projection(name):
             return keras.layers.EinsumDense(

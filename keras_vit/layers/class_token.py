@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_vit.layers.initializers import TruncatedNormal
+
 
 @keras.saving.register_keras_serializable(package="keras_vit")
 class ClassToken(keras.layers.Layer):
@@ -29,7 +31,7 @@ class ClassToken(keras.layers.Layer):
     def build(self, input_shape):
         self.class_token = self.add_weight(
             shape=(1, 1, input_shape[-1]),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=TruncatedNormal(stddev=0.02),
             name="class_token",
         )
 

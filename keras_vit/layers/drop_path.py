@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._validation import check_rate
+from keras_vit._validation import check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")

@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._validation import check_positive_int, check_rate
+from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit._validation import check_positive_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -52,7 +53,7 @@ class MLPBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        kernel_init = keras.initializers.TruncatedNormal(stddev=0.02)
+        kernel_init = TruncatedNormal(stddev=0.02)
         self.dense_1 = keras.layers.Dense(
             self.mlp_dim, kernel_initializer=kernel_init, dtype=self.dtype_policy, name="dense_1"
         )

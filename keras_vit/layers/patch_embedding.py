@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._validation import check_pair, check_positive_int
+from keras_vit._validation import check_pair, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")

@@ -2,7 +2,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vit.layers._validation import check_non_negative_int, check_pair
+from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit._validation import check_non_negative_int, check_pair
 
 
 def _cubic_kernel(x, a=-0.5):
@@ -132,7 +133,7 @@ class PositionEmbedding(keras.layers.Layer):
             )
         self.position_embedding = self.add_weight(
             shape=(1, self.sequence_length, input_shape[-1]),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=TruncatedNormal(stddev=0.02),
             name="position_embedding",
         )
 

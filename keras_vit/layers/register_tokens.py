@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._validation import check_non_negative_int, check_positive_int
+from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit._validation import check_non_negative_int, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -47,7 +48,7 @@ class RegisterTokens(keras.layers.Layer):
             )
         self.register_tokens = self.add_weight(
             shape=(1, self.num_tokens, input_shape[-1]),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=TruncatedNormal(stddev=0.02),
             name="register_tokens",
         )
 

@@ -1,6 +1,6 @@
 import keras
 
-from keras_vit.layers._validation import (
+from keras_vit._validation import (
     check_optional_positive_float,
     check_positive_int,
     check_rate,

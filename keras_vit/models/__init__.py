@@ -1,6 +1,6 @@
 """Vision Transformer models: the generic builder and the named variants."""
 
-from keras_vit.models.preprocessing import preprocess_input
+from keras_vit.models.preprocessing import preprocess_input, preprocessing_layer
 from keras_vit.models.resize import resize_model
 from keras_vit.models.variants import VARIANTS, get_variant_config
 from keras_vit.models.vision_transformer import VisionTransformer
@@ -16,6 +16,7 @@ __all__ = [
     "VisionTransformer",
     "get_variant_config",
     "preprocess_input",
+    "preprocessing_layer",
     "resize_model",
     "vit",
 ]

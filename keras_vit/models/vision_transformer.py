@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit.layers import (
     ClassToken,
     PatchEmbedding,
@@ -8,7 +9,7 @@ from keras_vit.layers import (
     RegisterTokens,
     TransformerBlock,
 )
-from keras_vit.layers._validation import (
+from keras_vit._validation import (
     check_non_negative_int,
     check_optional_positive_float,
     check_pair,
@@ -239,11 +240,15 @@ class VisionTransformer(keras.Model):
             x = keras.layers.Dense(
                 classes,
                 activation=classifier_activation,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                kernel_initializer=TruncatedNormal(stddev=0.02),
                 dtype=head_dtype,
                 name="head",
             )(x)
         super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        # A functional Model ignores `dtype`; set the model's own policy so
+        # that `compile` sees "mixed_float16" (and adds loss scaling) and
+        # `get_config` saves the policy the layers were built with.
+        self.dtype_policy = policy
 
         self.patch_size = patch_size
         self.hidden_dim = hidden_dim

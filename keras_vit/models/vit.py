@@ -45,8 +45,8 @@ _DOC = """Builds ViT-{short} (`{variant}`): {hidden_dim} wide, {num_layers} bloc
         A `VisionTransformer` (a `keras.Model`).
 
     Example:
-    >>> model = {builder}(input_shape=({example_size}, {example_size}, 3), classes=10)
-    >>> model.output_shape
+    >>> model = {builder}(input_shape=({example_size}, {example_size}, 3), classes=10){skip}
+    >>> model.output_shape{skip}
     (None, 10)
 """
 
@@ -70,6 +70,9 @@ def _documented(variant):
             patch_sizes=", ".join(str(p) for p in sorted(PATCH_SIZES[variant])),
             default_patch=PATCH_SIZES[variant][0],
             example_size=4 * PATCH_SIZES[variant][0],
+            # Building L and H (300M+ weights) takes tens of seconds per
+            # backend; tests/models/test_variants.py builds them anyway.
+            skip="  # doctest: +SKIP" if variant in ("large", "huge") else "",
             **VARIANTS[variant],
         )
         return builder

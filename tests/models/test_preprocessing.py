@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_vit import preprocess_input
+from keras_vit import preprocess_input, preprocessing_layer
 from keras_vit.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from tests.test_case import to_numpy
 
@@ -24,3 +24,13 @@ def test_bad_mode_and_channels():
         preprocess_input(np.zeros((1, 2, 2, 3)), mode="torch")
     with pytest.raises(ValueError, match="3-channel"):
         preprocess_input(np.zeros((1, 2, 2, 1)), mode="imagenet")
+
+
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+def test_preprocessing_layer_matches_preprocess_input_also_in_tf_data(mode):
+    x = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    layer = preprocessing_layer(mode)
+    np.testing.assert_allclose(to_numpy(layer(x)), to_numpy(preprocess_input(x, mode)), rtol=1e-6, atol=1e-6)
+    tf = pytest.importorskip("tensorflow")
+    (mapped,) = list(tf.data.Dataset.from_tensors(x).map(layer))
+    np.testing.assert_allclose(mapped.numpy(), to_numpy(preprocess_input(x, mode)), rtol=1e-6, atol=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_vit import VisionTransformer
-from tests.gradients import classification_gradients
+from keras_vit.training import compute_gradients
 from tests.test_case import random_inputs, to_numpy
 
 FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "tiny_vit_reference.npz"
@@ -128,7 +128,10 @@ def test_every_variable_and_every_patch_receives_gradient(pooling):
     model = tiny(pooling=pooling, num_register_tokens=1, layer_scale_init=0.5, classifier_activation=None)
     images = random_inputs((4, 16, 16, 3))
     labels = np.array([0, 3, 5, 6], "int32")
-    var_grads, input_grad = classification_gradients(model, images, labels)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    var_grads, input_grad = compute_gradients(
+        model, images, labels, loss, training=True, inputs_gradient=True
+    )
     assert len(var_grads) == len(model.trainable_variables)
     for variable, grad in zip(model.trainable_variables, var_grads):
         assert np.all(np.isfinite(grad)), variable.path
@@ -207,3 +210,17 @@ def test_bad_arguments_raise_before_any_work(kwargs, match):
 def test_classes_ignored_without_top():
     model = tiny(include_top=False, classes=0)
     assert model.output_shape == (None, 16)
+
+
+def test_the_model_keeps_its_dtype_policy_through_saving(tmp_path):
+    # compile() adds loss scaling only when the model's own policy is
+    # mixed_float16, and a reloaded model must rebuild its layers in it.
+    model = tiny(dtype="mixed_bfloat16")
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    model.save(tmp_path / "mixed.keras")
+    loaded = keras.models.load_model(tmp_path / "mixed.keras")
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    assert loaded.get_layer("transformer_block_0").compute_dtype == "bfloat16"
+    half = tiny(dtype="mixed_float16")
+    half.compile("adam", "mse")
+    assert isinstance(half.optimizer, keras.optimizers.LossScaleOptimizer)

@@ -1,4 +1,4 @@
-"""Argument checks shared by layers and builders.
+"""Argument checks shared by the whole package.
 
 Every check raises before any weight is created, and its message names the
 argument, the value received and what would have been accepted.
@@ -76,3 +76,27 @@ def check_optional_positive_float(name, value):
             f"`{name}` must be None or a positive float. Received: {name}={value!r}"
         )
     return float(value)
+
+
+def check_float(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Checks that `value` is a real number in the interval from `low` to
+    `high` (None: unbounded; `*_open`: the bound itself is excluded)."""
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a float in {interval}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    value = float(value)
+    too_low = low is not None and (value < low or (low_open and value == low))
+    too_high = high is not None and (value > high or (high_open and value == high))
+    if too_low or too_high or value != value:
+        raise ValueError(f"`{name}` must be in {interval}. Received: {name}={value!r}")
+    return value
+
+
+def check_optional(check, name, value, *args, **kwargs):
+    """Applies `check` unless `value` is None."""
+    return None if value is None else check(name, value, *args, **kwargs)

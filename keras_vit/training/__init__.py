@@ -1,0 +1,32 @@
+"""The ViT training recipe on Keras's own machinery: schedule, optimizer,
+precision, callbacks.
+
+Backend-agnostic except `compute_gradients`, which imports the active
+backend's autodiff lazily.
+"""
+
+from keras_vit.training.gradient_monitor import GradientNormMonitor
+from keras_vit.training.gradients import compute_gradients, gradient_function
+from keras_vit.training.optimizers import (
+    NO_WEIGHT_DECAY_NAMES,
+    create_adamw,
+    scale_learning_rate,
+)
+from keras_vit.training.precision import PRECISIONS, precision_policy
+from keras_vit.training.scheduler import WarmupCosineScheduler
+from keras_vit.training.schedules import WarmupCosine
+from keras_vit.training.throughput import ThroughputMeter
+
+__all__ = [
+    "GradientNormMonitor",
+    "NO_WEIGHT_DECAY_NAMES",
+    "PRECISIONS",
+    "ThroughputMeter",
+    "WarmupCosine",
+    "WarmupCosineScheduler",
+    "compute_gradients",
+    "create_adamw",
+    "gradient_function",
+    "precision_policy",
+    "scale_learning_rate",
+]

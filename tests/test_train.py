@@ -1,0 +1,157 @@
+"""The `keras-vit train` command, run in-process on a small digits setting."""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_vit import cli, train
+from keras_vit.training import WarmupCosine
+
+SMALL = [
+    "--image-size", "16", "--hidden-dim", "32", "--num-layers", "2", "--num-heads", "2", "--mlp-dim", "64",
+    "--batch-size", "32", "--learning-rate", "5e-3", "--warmup-epochs", "1", "--no-flip", "--verbose", "0",
+]
+# The whole recipe at once: crop, RandAugment, MixUp/CutMix, erasing, drop path.
+AUGMENTED = [
+    "--crop-scale", "0.7", "1.0", "--rand-augment-ops", "1", "--rand-augment-magnitude", "0.1",
+    "--mixup", "0.2", "--cutmix", "0.5", "--erasing", "0.1", "--drop-path", "0.1",
+]
+STEPS_PER_EPOCH = 1257 // 32  # digits training split, full batches
+
+
+def run(output_dir, *flags, callbacks=()):
+    return train.run(train.parse_args(["--output-dir", str(output_dir), *SMALL, *flags]), callbacks=callbacks)
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "finished"
+    metrics = run(output, "--epochs", "6", "--no-augment", "--drop-path", "0", "--monitor-gradients", "--tensorboard")
+    return output, metrics
+
+
+def test_a_short_run_beats_chance_and_writes_its_files(finished):
+    output, metrics = finished
+    assert metrics["test_accuracy"] > 0.3, metrics  # chance is 0.1 (+-0.02 on 270 images)
+    assert metrics["backend"] == keras.backend.backend() and metrics["epochs"] == 6
+    assert metrics["images_per_second"] > 0 and metrics["wall_time_seconds"] > 0
+    assert sorted(os.listdir(output)) == ["best.keras", "config.json", "curves.png", "history.csv", "logs", "metrics.json"]
+    assert json.loads((output / "metrics.json").read_text()) == pytest.approx(metrics)
+    rows = read_csv(output / "history.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(6))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "images_per_second", "grad_norm",
+                "grad_norm/patch_embedding", "grad_norm/transformer_block_1", "grad_norm/head"):
+        assert key in rows[0], key
+    assert all(float(r["grad_norm"]) > 0 for r in rows)
+    best = keras.models.load_model(output / "best.keras")
+    assert best.count_params() == metrics["parameters"]
+    assert (output / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class Killed(Exception):
+    pass
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands in for a killed job: raises in the middle of an epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self._current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._current == self.epoch and batch == self.batch:
+            raise Killed("simulated interruption")
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    output = tmp_path / "run"
+    with pytest.raises(Killed):
+        run(output, "--epochs", "3", *AUGMENTED, callbacks=[Interrupt(epoch=1, batch=5)])
+    assert os.path.isdir(output / "backup") and not os.path.exists(output / "metrics.json")
+    assert [int(r["epoch"]) for r in read_csv(output / "history.csv")] == [0]
+
+    class Count(keras.callbacks.Callback):
+        epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
+    metrics = run(output, "--epochs", "3", *AUGMENTED, callbacks=[Count()])
+    assert Count.epochs == [1, 2]  # the interrupted epoch 1 is re-run from its start, then 2
+    rows = read_csv(output / "history.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and metrics["epochs"] == 3
+    # The learning rate continued the schedule as if nothing had happened.
+    schedule = WarmupCosine(5e-3, 3 * STEPS_PER_EPOCH, STEPS_PER_EPOCH, 1e-6, 1e-5)
+    expected = [float(schedule((epoch + 1) * STEPS_PER_EPOCH - 1)) for epoch in range(3)]
+    np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-5)
+    assert not os.path.exists(output / "backup") and os.path.exists(output / "metrics.json")
+
+
+@pytest.mark.backend_independent  # the output-directory rules are plain Python
+def test_saved_work_is_never_overwritten(finished, tmp_path):
+    output, _ = finished
+    with pytest.raises(SystemExit, match="finished run"):
+        run(output, "--epochs", "6", "--no-augment", "--drop-path", "0", "--monitor-gradients", "--tensorboard")
+    other = tmp_path / "unrelated"
+    other.mkdir()
+    (other / "thesis.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="holds no keras-vit run"):
+        run(other, "--epochs", "2")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text(json.dumps({"epochs": 99}))
+    (unfinished / "thesis.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="other settings"):
+        run(unfinished, "--epochs", "2")
+    # --overwrite removes only keras-vit's own files.
+    run(unfinished, "--epochs", "2", "--no-augment", "--overwrite")
+    assert (unfinished / "thesis.txt").read_text() == "keep me"
+    assert json.loads((unfinished / "config.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--dataset", "imagenet"], "--dataset"),
+        (["--model", "Q/16"], "--model"),
+        (["--model", "B/16", "--patch-size", "8", "--image-size", "100"], "divisible"),
+        (["--warmup-epochs", "9", "--epochs", "3"], "--warmup-epochs"),
+        (["--hidden-dim", "30", "--num-heads", "4"], "--hidden-dim"),
+        (["--crop-scale", "0.5", "0.2"], "--crop-scale"),
+    ],
+)
+def test_bad_flags_fail_before_any_work(tmp_path, flags, match):
+    with pytest.raises(SystemExit, match=match):
+        run(tmp_path / "bad", *flags)
+    assert not os.path.exists(tmp_path / "bad")
+
+
+@pytest.mark.backend_independent
+def test_argparse_rejects_out_of_range_values(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--drop-path", "1.5"])
+    assert "--drop-path" in capsys.readouterr().err
+
+
+@pytest.mark.backend_independent
+def test_console_script_has_a_train_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--model", "--precision", "--mixup", "--accumulation-steps", "--clipnorm", "--monitor-gradients"):
+        assert flag in out
