@@ -155,3 +155,23 @@ def test_console_script_has_a_train_command(capsys):
     out = capsys.readouterr().out
     for flag in ("--model", "--precision", "--mixup", "--accumulation-steps", "--clipnorm", "--monitor-gradients"):
         assert flag in out
+
+
+@pytest.mark.backend_independent  # the tfds and folder branches only build tf.data pipelines
+def test_tfds_and_image_folder_datasets(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    splits = ["--train-split", "train", "--validation-split", "test", "--test-split", "test"]
+    with tfds.testing.mock_data(num_examples=64):
+        metrics = run(tmp_path / "tfds", "--dataset", "tfds:cifar10", "--epochs", "2", *splits)
+    assert metrics["dataset"] == "tfds:cifar10" and metrics["epochs"] == 2
+    image = pytest.importorskip("PIL.Image")
+    root = tmp_path / "images"
+    for split, count in (("train", 40), ("test", 10)):
+        for name, value in (("dark", 20), ("bright", 235)):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                image.fromarray(np.full((20, 20, 3), value, np.uint8)).save(root / split / name / f"{i}.png")
+    metrics = run(tmp_path / "folder", "--dataset", f"folder:{root}", "--epochs", "3", "--batch-size", "8", "--no-augment")
+    assert metrics["test_accuracy"] >= 0.95  # black against white
+    with pytest.raises(SystemExit, match="needs .*test"):
+        run(tmp_path / "missing", "--dataset", f"folder:{root / 'train'}", "--epochs", "2")
