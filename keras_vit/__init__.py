@@ -5,7 +5,7 @@
 86567656
 """
 
-from keras_vit import augmentation, data, layers, models, training
+from keras_vit import augmentation, data, distribute, layers, models, training
 from keras_vit.models import (
     VARIANTS,
     ViTBase,
@@ -33,6 +33,7 @@ __all__ = [
     "VisionTransformer",
     "augmentation",
     "data",
+    "distribute",
     "get_variant_config",
     "layers",
     "models",

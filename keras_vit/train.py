@@ -27,12 +27,15 @@ listed above).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 
+STRATEGY_CHOICES = ("auto", "mirrored", "multiworker", "tpu", "jax-data-parallel", "jax-model-parallel")
 RUN_FILES = ("config.json", "history.csv", "best.keras", "metrics.json", "curves.png", "backup", "logs")
 
 DATASET_HELP = (
@@ -107,7 +110,8 @@ def add_arguments(parser):
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=_positive_int, default=100, help="training epochs (default: 100)")
-    optim.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default: 64)")
+    optim.add_argument("--batch-size", type=_positive_int, default=64,
+                       help="batch size per replica; the global batch is this x replicas (default: 64)")
     optim.add_argument("--learning-rate", type=float, default=1e-3,
                        help="peak learning rate (default: 1e-3); with --scale-learning-rate, per 512 images")
     optim.add_argument("--scale-learning-rate", action="store_true",
@@ -138,6 +142,19 @@ def add_arguments(parser):
                      help="probability of CutMix rather than MixUp per batch (default: 0.5)")
     aug.add_argument("--erasing", type=_probability, default=0.25, help="random erasing probability (default: 0.25)")
 
+    dist = parser.add_argument_group("distribution")
+    dist.add_argument("--strategy", choices=STRATEGY_CHOICES, default="auto",
+                      help="auto (TensorFlow: TPU, TF_CONFIG cluster, several GPUs or one device; JAX: data "
+                      "parallel over all devices), mirrored, multiworker, tpu (TensorFlow backend), "
+                      "jax-data-parallel, jax-model-parallel (JAX backend) (default: auto)")
+    dist.add_argument("--tpu", default=None, help="TPU name or 'local' (default: detect)")
+    dist.add_argument("--model-axis-size", type=_positive_int, default=2,
+                      help="devices one model copy is sharded over with jax-model-parallel (default: 2)")
+    dist.add_argument("--steps-per-execution", type=_positive_int, default=1,
+                      help="train steps per compiled call; 32-128 keeps a TPU busy (default: 1)")
+    dist.add_argument("--cpu-devices", type=_positive_int, default=None,
+                      help="split the CPU into this many devices, to try a strategy without accelerators")
+
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=0, help="seed of the data split, initialisation and augmentation (default: 0)")
     run.add_argument("--output-dir", default=None, help="where the run's files go (default: runs/<dataset>-<model>-<time>)")
@@ -152,7 +169,7 @@ def add_arguments(parser):
 
 def _settings(args):
     """The arguments that define a run (compared when resuming)."""
-    ignored = {"output_dir", "overwrite", "verbose"}
+    ignored = {"output_dir", "overwrite", "verbose", "tpu"}
     return {key: value for key, value in sorted(vars(args).items()) if key not in ignored}
 
 
@@ -185,6 +202,19 @@ def validate(args):
             errors.append(f"--model/--patch-size: {error}")
     elif args.hidden_dim % args.num_heads:
         errors.append(f"--hidden-dim ({args.hidden_dim}) must be divisible by --num-heads ({args.num_heads})")
+    import keras
+
+    backend = keras.backend.backend()
+    needs = {"mirrored": "tensorflow", "multiworker": "tensorflow", "tpu": "tensorflow",
+             "jax-data-parallel": "jax", "jax-model-parallel": "jax"}.get(args.strategy)
+    if needs and backend != needs:
+        errors.append(f"--strategy {args.strategy} needs KERAS_BACKEND={needs} (the backend is {backend})")
+    if args.strategy == "jax-model-parallel" and args.model == "custom":
+        if args.num_heads % args.model_axis_size or args.mlp_dim % args.model_axis_size:
+            errors.append(
+                f"--strategy jax-model-parallel over {args.model_axis_size} devices needs --num-heads and "
+                f"--mlp-dim divisible by {args.model_axis_size}"
+            )
     if args.tensorboard:
         try:
             import tensorboard  # noqa: F401
@@ -237,7 +267,7 @@ def prepare_output_dir(args):
     return os.path.isdir(os.path.join(path, "backup"))
 
 
-def _load_data(args, image_size):
+def _load_data(args, image_size, batch_size, static_shapes=False):
     """Returns the (train, validation, test) datasets and the class count."""
     from keras_vit import augmentation as aug
     from keras_vit import data
@@ -256,7 +286,9 @@ def _load_data(args, image_size):
         if augment is not None and not augment.layers:
             augment = None
         mixing = aug.label_mixing(args.mixup, args.cutmix, args.mix_switch_probability, seed=args.seed + 10)
-    common = dict(batch_size=args.batch_size, augmentation=augment, mixing=mixing, seed=args.seed)
+    common = dict(batch_size=batch_size, augmentation=augment, mixing=mixing, seed=args.seed)
+    if static_shapes:
+        common["drop_remainder"] = True  # TPUs compile for one batch shape
     kind, _, target = args.dataset.partition(":")
     if kind == "digits":
         splits = data.load_digits(image_size=image_size[0], channels=3, seed=args.seed)
@@ -296,6 +328,46 @@ def _load_data(args, image_size):
     return [train, validation, test], len(class_names)
 
 
+def _distribution(args):
+    """Returns (tf.distribute strategy or None, keras.distribution or None, writes_files)."""
+    import keras
+
+    from keras_vit import distribute
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        if args.cpu_devices:
+            distribute.split_cpu(args.cpu_devices)
+        tf_config = distribute.read_tf_config()
+        if args.strategy == "auto":
+            strategy = distribute.auto_strategy(tpu=args.tpu)
+        else:
+            strategy = distribute.make_strategy(args.strategy, tpu=args.tpu)
+            print(f"keras_vit.distribute: {args.strategy} strategy, {strategy.num_replicas_in_sync} replica(s)")
+        return strategy, None, distribute.is_chief(tf_config)
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        if args.cpu_devices and len(devices) != args.cpu_devices:
+            raise SystemExit(
+                f"error: --cpu-devices {args.cpu_devices} with JAX needs "
+                f"XLA_FLAGS=--xla_force_host_platform_device_count={args.cpu_devices} set before JAX starts "
+                f"(it sees {len(devices)} device(s)); keras-vit train sets it unless JAX was already running"
+            )
+        if args.strategy == "jax-model-parallel":
+            distribution = distribute.model_parallel(args.model_axis_size, devices)
+        elif args.strategy == "jax-data-parallel" or len(devices) > 1:
+            distribution = distribute.data_parallel(devices)
+        else:
+            distribution = None
+        if distribution is not None:
+            print(f"keras_vit.distribute: {type(distribution).__name__} over {len(devices)} devices, "
+                  f"{distribute.replicas(distribution)} replica(s)")
+        return None, distribution, True
+    if args.strategy != "auto":
+        raise SystemExit(f"error: --strategy {args.strategy} is not available on the {backend} backend")
+    return None, None, True
+
+
 def _build_model(args, image_size, num_classes):
     from keras_vit import VisionTransformer
     from keras_vit.models.variants import get_variant_config
@@ -331,6 +403,11 @@ def run(args, callbacks=()):
         callbacks: extra `keras.callbacks.Callback`s for `fit`.
     """
     start = time.perf_counter()
+    if args.cpu_devices and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # XLA reads this once, when JAX first looks for devices (checked in _distribution).
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.cpu_devices}"
+        ).strip()
     errors = validate(args)
     if errors:
         raise SystemExit("error: " + "; ".join(errors))
@@ -338,26 +415,53 @@ def run(args, callbacks=()):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.dataset.replace(":", "-").replace("/", "_").strip("-_.")
         args.output_dir = os.path.join("runs", f"{name}-{args.model.replace('/', '')}-{stamp}")
+    strategy, distribution, writes_files = _distribution(args)
+    scratch = None
+    if not writes_files:
+        # A multi-worker run's files are the chief's; the other workers
+        # write theirs to a scratch directory that is removed at the end.
+        scratch = tempfile.mkdtemp(prefix="keras-vit-worker-")
+        args.output_dir = scratch
+    try:
+        with _scope(strategy, distribution):
+            return _train(args, start, strategy, distribution, callbacks, writes_files)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scope(strategy, distribution):
+    if strategy is not None:
+        return strategy.scope()
+    if distribution is not None:
+        return distribution.scope()
+    return contextlib.nullcontext()
+
+
+def _train(args, start, strategy, distribution, callbacks, writes_files=True):
     resuming = prepare_output_dir(args)
 
     import keras
 
-    from keras_vit import training
+    from keras_vit import distribute, training
     from keras_vit.training.history import plot_history, read_history, write_history
 
     keras.utils.set_random_seed(args.seed)
     image_size = args.image_size or (32 if args.dataset == "digits" else 224)
     image_size = (image_size, image_size)
-    (train, validation, test), num_classes = _load_data(args, image_size)
+    replicas = distribute.replicas(strategy or distribution)
+    global_batch = args.batch_size * replicas
+    on_tpu = strategy is not None and "TPU" in type(strategy).__name__
+    (train, validation, test), num_classes = _load_data(args, image_size, global_batch, static_shapes=on_tpu)
     model = _build_model(args, image_size, num_classes)
 
     # Full batches only (drop_remainder in training), so the count is exact.
     steps_per_epoch = int(train.cardinality())
     if steps_per_epoch == 0:
-        raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the number of training images")
+        raise SystemExit(f"error: the global batch {global_batch} exceeds the number of training images")
     if steps_per_epoch < 0:
         raise SystemExit("error: the training set's size is unknown (infinite or unknown cardinality)")
-    effective_batch = args.batch_size * args.accumulation_steps
+    effective_batch = global_batch * args.accumulation_steps
     peak = args.learning_rate * (effective_batch / 512 if args.scale_learning_rate else 1.0)
     schedule = training.WarmupCosine(
         peak_learning_rate=peak,
@@ -375,11 +479,13 @@ def run(args, callbacks=()):
         ),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=args.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        steps_per_execution=args.steps_per_execution,
     )
     print(
         f"keras-vit train: {args.model} ({model.count_params():,} parameters) on {args.dataset} "
         f"{image_size[0]}x{image_size[1]}, {args.epochs} epochs x {steps_per_epoch} steps, batch "
-        f"{args.batch_size}, peak lr {peak:.3g}, {args.precision}, backend {keras.backend.backend()}, "
+        f"{global_batch} ({args.batch_size} x {replicas} replicas), peak lr {peak:.3g}, {args.precision}, "
+        f"backend {keras.backend.backend()}, "
         f"output {args.output_dir}"
     )
 
@@ -400,7 +506,7 @@ def run(args, callbacks=()):
         print(f"Resuming {out} at epoch {done + 1}.")
     elif os.path.exists(history_path):
         os.remove(history_path)
-    meter = training.ThroughputMeter(args.batch_size)
+    meter = training.ThroughputMeter(global_batch)
     fit_callbacks = [training.WarmupCosineScheduler(schedule, steps_per_epoch=steps_per_epoch), meter]
     if args.monitor_gradients:
         probe = next(iter(validation))
@@ -440,6 +546,8 @@ def run(args, callbacks=()):
         "dataset": args.dataset,
         "precision": args.precision,
         "backend": keras.backend.backend(),
+        "replicas": replicas,
+        "global_batch_size": global_batch,
     }
     with open(os.path.join(out, "metrics.json"), "w") as handle:
         json.dump(metrics, handle, indent=2)
@@ -448,7 +556,11 @@ def run(args, callbacks=()):
     print(f"test accuracy: {metrics['test_accuracy']:.4f} (best validation epoch {metrics['best_epoch']})")
     print(f"training throughput: {rate:.0f} images/s" if rate else "training throughput: n/a (resumed in its last epoch)")
     print(f"wall time: {metrics['wall_time_seconds']:.1f} s")
-    print(f"files: {out}/ history.csv, best.keras, metrics.json" + (", curves.png" if plotted else " (no matplotlib: no curves.png)"))
+    if writes_files:
+        print(f"files: {out}/ history.csv, best.keras, metrics.json"
+              + (", curves.png" if plotted else " (no matplotlib: no curves.png)"))
+    else:
+        print("files: written by the chief (this worker's copies are discarded)")
     return metrics
 
 

@@ -175,3 +175,39 @@ def test_tfds_and_image_folder_datasets(tmp_path):
     assert metrics["test_accuracy"] >= 0.95  # black against white
     with pytest.raises(SystemExit, match="needs .*test"):
         run(tmp_path / "missing", "--dataset", f"folder:{root / 'train'}", "--epochs", "2")
+
+
+def run_cli(tmp_path, backend, *flags, env=None):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-m", "keras_vit.train", "--output-dir", str(tmp_path), *SMALL, *flags]
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    environment.pop("XLA_FLAGS", None)
+    process = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, (process.stdout[-2000:], process.stderr[-3000:])
+    return process.stdout, json.loads((tmp_path / "metrics.json").read_text())
+
+
+@pytest.mark.backend_independent  # each starts a process with its own backend
+@pytest.mark.parametrize(
+    "backend, strategy, expected",
+    [("tensorflow", "mirrored", "mirrored strategy, 2 replica(s)"),
+     ("jax", "jax-data-parallel", "DataParallel over 2 devices, 2 replica(s)")],
+)
+def test_strategies_from_the_command_line(tmp_path, backend, strategy, expected):
+    pytest.importorskip(backend)
+    out, metrics = run_cli(tmp_path, backend, "--strategy", strategy, "--cpu-devices", "2",
+                           "--batch-size", "16", "--epochs", "2", "--no-augment")
+    assert expected in out
+    assert metrics["replicas"] == 2 and metrics["global_batch_size"] == 32  # 16 per replica
+    assert "batch 32 (16 x 2 replicas)" in out
+    assert metrics["epochs"] == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_a_strategy_needs_its_backend(tmp_path):
+    other = "jax-data-parallel" if keras.backend.backend() != "jax" else "mirrored"
+    with pytest.raises(SystemExit, match=f"--strategy {other} needs KERAS_BACKEND"):
+        run(tmp_path / "bad", "--strategy", other)
+    assert not os.path.exists(tmp_path / "bad")

@@ -33,6 +33,11 @@ def make_dataset(
 ):
     """Builds a batched, prefetched `tf.data.Dataset` ready for `model.fit`.
 
+    Under a `tf.distribute` strategy give the global batch
+    (`keras_vit.distribute.global_batch_size`); `fit` splits it between the
+    replicas, and with several workers tf.data's auto-sharding gives each
+    worker its part (by files for tfds, by batches for arrays).
+
     The stages, in order: (cache) -> shuffle -> resize -> per-image
     `augmentation` -> batch -> one-hot labels -> batch-level `mixing`
     (MixUp/CutMix) -> `preprocessing` -> prefetch. Augmentation runs on
@@ -102,6 +107,11 @@ def make_dataset(
                 f"`data` must hold as many images as labels. Received: {len(images)} images, {len(labels)} labels"
             )
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        # In-memory data has no files to divide between workers: under
+        # MultiWorkerMirroredStrategy each worker reads every n-th batch.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
     else:
         raise TypeError(
             "`data` must be a tuple (images, labels) or a tf.data.Dataset of "
