@@ -11,5 +11,6 @@ import keras
 
 
 def sync_before_assign(model):
+    """Writes the JAX trainer's state back into the variables (no-op elsewhere)."""
     if keras.backend.backend() == "jax" and hasattr(model, "jax_state_sync"):
         model.jax_state_sync()

@@ -9,6 +9,8 @@ keras_vit that reaches for the active backend's autodiff (imported lazily):
 import keras
 import numpy as np
 
+from keras_vit.training import _state
+
 
 def _to_numpy(variables, grads):
     # Zeros for a variable the loss does not reach (the backends return None).
@@ -69,8 +71,7 @@ def gradient_function(model, loss, training=False, inputs_gradient=False):
         grads_of = jax.jit(jax.grad(loss_of, argnums=(0, 2)))
 
         def run(inputs, targets):
-            if hasattr(model, "jax_state_sync"):
-                model.jax_state_sync()  # the weights of the batch just trained, mid-epoch too
+            _state.sync_before_assign(model)  # the weights of the batch just trained, mid-epoch too
             trainable = [v.value for v in variables]
             non_trainable = [v.value for v in model.non_trainable_variables]
             grads, input_grad = grads_of(trainable, non_trainable, inputs, targets)
