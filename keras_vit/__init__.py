@@ -5,7 +5,16 @@
 86567656
 """
 
-from keras_vit import augmentation, data, distribute, layers, models, training
+from keras_vit import (
+    augmentation,
+    checkpoints,
+    data,
+    distribute,
+    layers,
+    models,
+    training,
+    visualization,
+)
 from keras_vit.models import (
     VARIANTS,
     ViTBase,
@@ -13,12 +22,16 @@ from keras_vit.models import (
     ViTLarge,
     ViTSmall,
     ViTTiny,
+    ViTBackbone,
     VisionTransformer,
+    build_segmenter,
+    from_preset,
     get_variant_config,
     preprocess_input,
     preprocessing_layer,
     resize_model,
     vit,
+    vit_backbone,
 )
 
 __version__ = "0.1.0"
@@ -30,10 +43,14 @@ __all__ = [
     "ViTLarge",
     "ViTSmall",
     "ViTTiny",
+    "ViTBackbone",
     "VisionTransformer",
     "augmentation",
+    "build_segmenter",
+    "checkpoints",
     "data",
     "distribute",
+    "from_preset",
     "get_variant_config",
     "layers",
     "models",
@@ -41,6 +58,8 @@ __all__ = [
     "preprocessing_layer",
     "resize_model",
     "training",
+    "visualization",
     "vit",
+    "vit_backbone",
     "__version__",
 ]

@@ -96,6 +96,13 @@ def add_arguments(parser):
                        help="patch size (default: 4 for custom, the variant's own otherwise)")
     model.add_argument("--image-size", type=_positive_int, default=None,
                        help="training resolution (default: 32 for digits, 224 otherwise)")
+    model.add_argument("--weights", default=None,
+                       help="start from a pretrained checkpoint: a preset name (keras_vit.checkpoints."
+                       "list_presets()) or a .npz/.safetensors/.weights.h5/.keras file; a different class "
+                       "count gets a new head, another --image-size resamples the position embedding")
+    model.add_argument("--preprocessing", choices=("vit", "imagenet", "unit"), default="vit",
+                       help="input scaling: vit ([-1, 1], Google/AugReg weights), imagenet (mean/std, "
+                       "DeiT weights) or unit ([0, 1]) (default: vit)")
     model.add_argument("--drop-path", type=_rate, default=0.1, help="stochastic depth rate at the last block (default: 0.1)")
     model.add_argument("--dropout", type=_rate, default=0.0, help="dropout rate (default: 0)")
     model.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32",
@@ -185,6 +192,12 @@ def validate(args):
     low, high = args.crop_scale
     if not 0 < low <= high <= 1:
         errors.append(f"--crop-scale must satisfy 0 < MIN <= MAX <= 1, got {low} {high}")
+    if args.weights is not None:
+        from keras_vit.checkpoints import PRESETS
+
+        if not os.path.isfile(args.weights) and args.weights not in PRESETS:
+            errors.append(f"--weights {args.weights!r} is neither a file nor a preset name "
+                          "(see keras_vit.checkpoints.list_presets())")
     kind = args.dataset.split(":", 1)[0]
     if args.dataset != "digits" and kind not in ("tfds", "folder"):
         errors.append(f"--dataset must be {DATASET_HELP}; got {args.dataset!r}")
@@ -286,7 +299,8 @@ def _load_data(args, image_size, batch_size, static_shapes=False):
         if augment is not None and not augment.layers:
             augment = None
         mixing = aug.label_mixing(args.mixup, args.cutmix, args.mix_switch_probability, seed=args.seed + 10)
-    common = dict(batch_size=batch_size, augmentation=augment, mixing=mixing, seed=args.seed)
+    common = dict(batch_size=batch_size, augmentation=augment, mixing=mixing, seed=args.seed,
+                  preprocessing=args.preprocessing)
     if static_shapes:
         common["drop_remainder"] = True  # TPUs compile for one batch shape
     kind, _, target = args.dataset.partition(":")
@@ -391,6 +405,7 @@ def _build_model(args, image_size, num_classes):
         dropout_rate=args.dropout,
         drop_path_rate=args.drop_path,
         dtype=precision_policy(args.precision),
+        weights=args.weights,
         name="vit",
     )
 

@@ -211,3 +211,27 @@ def test_a_strategy_needs_its_backend(tmp_path):
     with pytest.raises(SystemExit, match=f"--strategy {other} needs KERAS_BACKEND"):
         run(tmp_path / "bad", "--strategy", other)
     assert not os.path.exists(tmp_path / "bad")
+
+
+def test_training_starts_from_a_checkpoint(tmp_path, capsys):
+    # A checkpoint of the same small architecture with another class count:
+    # everything but the head is loaded, and training goes on from there.
+    from keras_vit import VisionTransformer
+    from keras_vit.checkpoints import export_weights
+
+    source = VisionTransformer(patch_size=4, hidden_dim=32, num_layers=2, num_heads=2, mlp_dim=64,
+                               input_shape=(16, 16, 3), classes=3)
+    export_weights(source, tmp_path / "pretrained.safetensors", format="timm")
+    metrics = run(tmp_path / "run", "--epochs", "2", "--no-augment",
+                  "--weights", str(tmp_path / "pretrained.safetensors"))
+    out = capsys.readouterr().out
+    assert "head not loaded: the checkpoint has 3 classes, the model 10" in out
+    assert "Loaded 38 weights from pretrained.safetensors (timm layout)" in out
+    assert metrics["epochs"] == 2
+
+
+@pytest.mark.backend_independent
+def test_weights_flag_must_name_a_file_or_preset(tmp_path):
+    with pytest.raises(SystemExit, match="--weights 'nowhere.npz' is neither a file nor a preset"):
+        run(tmp_path / "bad", "--weights", "nowhere.npz")
+    assert not os.path.exists(tmp_path / "bad")

@@ -3,6 +3,7 @@
 from keras_vit.layers.attention import MultiHeadSelfAttention
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.feature_map import ResampleFeatureMap, TokensToFeatureMap
 from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLPBlock
@@ -23,4 +24,6 @@ __all__ = [
     "TransformerBlock",
     "TruncatedNormal",
     "resample_position_embedding",
+    "ResampleFeatureMap",
+    "TokensToFeatureMap",
 ]

@@ -41,6 +41,12 @@ class ClassToken(keras.layers.Layer):
         token = ops.broadcast_to(token, (batch_size, 1, ops.shape(tokens)[-1]))
         return ops.concatenate([token, tokens], axis=1)
 
+    def get_config(self):
+        # Explicit (no constructor arguments of its own): Keras's automatic
+        # config fails when `dtype` is a DTypePolicy object, as the model
+        # builders pass it.
+        return super().get_config()
+
     def compute_output_shape(self, input_shape):
         length = None if input_shape[1] is None else input_shape[1] + 1
         return (input_shape[0], length, input_shape[2])

@@ -1,7 +1,10 @@
 """Vision Transformer models: the generic builder and the named variants."""
 
+from keras_vit.models.backbone import ViTBackbone, vit_backbone
 from keras_vit.models.preprocessing import preprocess_input, preprocessing_layer
+from keras_vit.models.pretrained import from_preset
 from keras_vit.models.resize import resize_model
+from keras_vit.models.segmentation import build_segmenter, unet_head
 from keras_vit.models.variants import VARIANTS, get_variant_config
 from keras_vit.models.vision_transformer import VisionTransformer
 from keras_vit.models.vit import ViTBase, ViTHuge, ViTLarge, ViTSmall, ViTTiny, vit
@@ -13,10 +16,15 @@ __all__ = [
     "ViTLarge",
     "ViTSmall",
     "ViTTiny",
+    "ViTBackbone",
     "VisionTransformer",
+    "build_segmenter",
+    "from_preset",
     "get_variant_config",
     "preprocess_input",
     "preprocessing_layer",
     "resize_model",
+    "unet_head",
     "vit",
+    "vit_backbone",
 ]

@@ -46,6 +46,20 @@ def _check_input_shape(input_shape, patch_size):
     return tuple(input_shape)
 
 
+def _check_preset_architecture(preset, patch_size, hidden_dim, num_layers):
+    from keras_vit.models.variants import get_variant_config
+
+    expected = get_variant_config(preset.variant, patch_size=preset.patch_size)
+    if (patch_size != (preset.patch_size,) * 2 or hidden_dim != expected["hidden_dim"]
+            or num_layers != expected["num_layers"]):
+        raise ValueError(
+            f"Preset {preset.name!r} is ViT {preset.variant} with patch size "
+            f"{preset.patch_size}; this model has patch size {patch_size}, hidden_dim "
+            f"{hidden_dim}, num_layers {num_layers}. Use keras_vit.from_preset("
+            f"{preset.name!r}) or the matching builder and patch_size."
+        )
+
+
 def _resolve_dtype(dtype):
     if isinstance(dtype, dict):
         return keras.dtype_policies.deserialize(dtype)
@@ -93,10 +107,17 @@ class VisionTransformer(keras.Model):
         num_heads: int. Attention heads per block.
         mlp_dim: int. Hidden width of each MLP block.
         include_top: bool. Whether to add the classification head.
-        weights: None. Random initialisation (the only option in this
-            version; pretrained checkpoints come in a later release).
-        input_shape: tuple `(height, width, channels)`. Defaults to
-            `(224, 224, 3)`.
+        weights: None (random initialisation), a preset name (see
+            `keras_vit.checkpoints.list_presets()`; fetched into the Keras
+            cache) or a path to a checkpoint file: Google/big_vision `.npz`,
+            timm `.safetensors`, Keras `.weights.h5` or `.keras`, told apart
+            by content. Loading is strict (see
+            `keras_vit.checkpoints.load_weights`): another resolution
+            resamples the position embedding, another `classes` keeps a new
+            head, `include_top=False` drops the file's head. What was done
+            is in `model.load_report`.
+        input_shape: tuple `(height, width, channels)`. Defaults to the
+            preset's resolution, else `(224, 224, 3)`.
         pooling: `"token"` (class token), `"gap"` (mean of the patch tokens,
             excluding class and register tokens) or None (the whole
             normalised token sequence; only with `include_top=False`).
@@ -114,8 +135,10 @@ class VisionTransformer(keras.Model):
             disables LayerScale.
         num_register_tokens: int >= 0. Register tokens inserted after the
             class token (they get no position embedding).
-        approximate_gelu: bool. Use tanh-approximated GELU (the original JAX
-            checkpoints' form) instead of the exact one.
+        approximate_gelu: bool or None. Use tanh-approximated GELU (the
+            original JAX checkpoints' form) instead of the exact one. None:
+            the form of the `weights` file's layout (tanh for Google and
+            big_vision `.npz`, exact otherwise).
         layer_norm_epsilon: float. Epsilon of every LayerNorm (1e-6).
         use_qkv_bias: bool. Bias on the query/key/value projections.
         name: str. Model name.
@@ -153,7 +176,7 @@ class VisionTransformer(keras.Model):
         drop_path_rate=0.0,
         layer_scale_init=None,
         num_register_tokens=0,
-        approximate_gelu=False,
+        approximate_gelu=None,
         layer_norm_epsilon=1e-6,
         use_qkv_bias=True,
         name="vision_transformer",
@@ -171,7 +194,6 @@ class VisionTransformer(keras.Model):
                 f"`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        input_shape = _check_input_shape(input_shape, patch_size)
         if pooling not in POOLING_MODES:
             raise ValueError(
                 f"`pooling` must be one of {POOLING_MODES}. Received: pooling={pooling!r}"
@@ -188,11 +210,6 @@ class VisionTransformer(keras.Model):
                     "`classes` must be a positive integer when include_top=True. "
                     f"Received: classes={classes!r}"
                 )
-        if weights is not None:
-            raise ValueError(
-                "`weights` must be None: this version builds randomly initialised "
-                f"models only. Received: weights={weights!r}"
-            )
         dropout_rate = check_rate("dropout_rate", dropout_rate)
         attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
         drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
@@ -201,6 +218,24 @@ class VisionTransformer(keras.Model):
         layer_norm_epsilon = check_optional_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         if classifier_activation is not None:
             keras.activations.get(classifier_activation)  # raises on unknown names
+        checkpoint = None
+        if weights is not None:
+            # Read (and, for a preset, fetch) the file before building, so a
+            # bad path or format fails before any work, and the checkpoint
+            # can choose defaults (resolution, GELU form).
+            from keras_vit.checkpoints.loading import resolve_checkpoint
+
+            checkpoint = resolve_checkpoint(weights)
+            preset = checkpoint.preset
+            if preset is not None:
+                _check_preset_architecture(preset, patch_size, hidden_dim, num_layers)
+                if input_shape is None:
+                    input_shape = (preset.image_size, preset.image_size, 3)
+            if approximate_gelu is None:
+                approximate_gelu = checkpoint.format in ("google", "big_vision")
+        if approximate_gelu is None:
+            approximate_gelu = False
+        input_shape = _check_input_shape(input_shape, patch_size)
         dtype = _resolve_dtype(dtype)
         policy = dtype if dtype is not None else keras.config.dtype_policy()
         # The head and its activation stay in float32 under mixed precision,
@@ -270,6 +305,11 @@ class VisionTransformer(keras.Model):
         self.use_qkv_bias = bool(use_qkv_bias)
         self.grid_size = grid_size
         self.num_prefix_tokens = num_prefix_tokens
+        self.load_report = None
+        if checkpoint is not None:
+            from keras_vit.checkpoints.loading import load_weights
+
+            self.load_report = load_weights(self, checkpoint)
 
     def get_config(self):
         activation = self.classifier_activation

@@ -15,8 +15,9 @@ _DOC = """Builds ViT-{short} (`{variant}`): {hidden_dim} wide, {num_layers} bloc
     Args:
         patch_size: int. One of {patch_sizes}; defaults to {default_patch}.
         include_top: bool. Whether to add the classification head.
-        weights: None. Random initialisation (the only option in this
-            version).
+        weights: None (random initialisation), a preset name or a
+            checkpoint path (`.npz`, `.safetensors`, `.weights.h5`,
+            `.keras`); see `VisionTransformer` and `keras_vit.from_preset`.
         input_shape: tuple `(height, width, channels)`, default
             `(224, 224, 3)`; height and width must be divisible by
             `patch_size`.
@@ -36,13 +37,21 @@ _DOC = """Builds ViT-{short} (`{variant}`): {hidden_dim} wide, {num_layers} bloc
         name: str or None. Model name; defaults to `"vit_{variant}_patch<N>"`.
         dtype: dtype or `keras.DTypePolicy`, e.g. `"mixed_bfloat16"`.
         **kwargs: further `VisionTransformer` arguments (`approximate_gelu`,
-            `layer_norm_epsilon`, `use_qkv_bias`).
+            `layer_norm_epsilon`, `use_qkv_bias`), and the backbone option:
+            `feature_blocks` (list of block indices, e.g. `[2, 5, 8, 11]`),
+            `feature_output` (`"feature_maps"`, NHWC, or `"tokens"`) and
+            `feature_scales` (e.g. `[4, 2, 1, 0.5]` for a pyramid). With
+            `feature_blocks` the builder returns
+            `keras_vit.vit_backbone(model, ...)` of the headless model
+            (`include_top` and `pooling` are ignored; weights load as
+            usual), for segmentation or detection heads.
 
     Inputs are float images, channels last; see `VisionTransformer` for the
     expected range and `keras_vit.preprocess_input`.
 
     Returns:
-        A `VisionTransformer` (a `keras.Model`).
+        A `VisionTransformer` (a `keras.Model`); with `feature_blocks`, a
+        `ViTBackbone` whose outputs are the chosen blocks' features.
 
     Example:
     >>> model = {builder}(input_shape=({example_size}, {example_size}, 3), classes=10){skip}
@@ -80,13 +89,33 @@ def _documented(variant):
     return decorate
 
 
+_FEATURE_ARGUMENTS = ("feature_blocks", "feature_output", "feature_scales")
+
+
+def _with_features(config, kwargs):
+    """Builds the model, or its `vit_backbone` when `feature_blocks` is given."""
+    blocks = kwargs.pop("feature_blocks", None)
+    output = kwargs.pop("feature_output", "feature_maps")
+    scales = kwargs.pop("feature_scales", None)
+    if blocks is None:
+        if scales is not None:
+            raise ValueError("`feature_scales` needs `feature_blocks`. Received: feature_blocks=None")
+        return VisionTransformer(**config, **kwargs)
+    from keras_vit.models.backbone import vit_backbone
+
+    kwargs.update(include_top=False, pooling=None)  # a backbone has no head
+    model = VisionTransformer(**config, **kwargs)
+    return vit_backbone(model, block_indices=blocks, output=output, scales=scales,
+                        name=f"{model.name}_backbone")
+
+
 def _build(variant, arguments):
     arguments = dict(arguments)
     kwargs = arguments.pop("kwargs")
     config = get_variant_config(variant, patch_size=arguments.pop("patch_size"))
     if arguments["name"] is None:
         arguments["name"] = f"vit_{variant}_patch{config['patch_size']}"
-    return VisionTransformer(**config, **arguments, **kwargs)
+    return _with_features(config, {**arguments, **kwargs})
 
 
 @_documented("tiny")
@@ -146,4 +175,4 @@ def vit(variant, **kwargs):
     (None, 10)
     """
     config = get_variant_config(variant, patch_size=kwargs.pop("patch_size", None))
-    return VisionTransformer(**config, **kwargs)
+    return _with_features(config, kwargs)

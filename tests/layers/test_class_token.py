@@ -19,3 +19,18 @@ def test_prepends_the_same_token_to_every_sample():
     np.testing.assert_array_equal(out[:, 1:], tokens)
     # Truncated normal, std 0.02: no value beyond two standard deviations.
     assert np.abs(token).max() <= 0.04 + 1e-7
+
+
+def test_saves_inside_a_plain_functional_model_with_a_policy_object(tmp_path):
+    # The builders pass `dtype` as a DTypePolicy object; Keras's automatic
+    # config cannot serialise that, so the layer needs its own get_config.
+    import keras
+
+    inputs = keras.Input((9, 8))
+    layer = ClassToken(dtype=keras.dtype_policies.DTypePolicy("float32"), name="cls")
+    model = keras.Model(inputs, layer(inputs))
+    assert layer.get_config()["name"] == "cls"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    x = random_inputs((2, 9, 8))
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))

@@ -196,7 +196,7 @@ BAD_ARGUMENTS = [
     (dict(layer_scale_init=-1.0), "layer_scale_init=-1.0"),
     (dict(num_register_tokens=-1), "num_register_tokens=-1"),
     (dict(num_layers=0), "num_layers=0"),
-    (dict(weights="imagenet"), "weights='imagenet'"),
+    (dict(weights="imagenet"), "`weights`='imagenet' is neither an existing file nor a preset name"),
     (dict(classifier_activation="no_such_activation"), "no_such_activation"),
 ]
 

@@ -33,6 +33,18 @@ def test_builder_forwards_arguments_and_names_the_model():
     assert to_numpy(model(random_inputs((1, 64, 96, 3)))).shape == (1, 4)
 
 
+def test_builder_feature_option_returns_a_backbone():
+    # Same shapes as the test above (ViT-Ti/32 at 64x96), so nothing new compiles.
+    backbone = ViTTiny(patch_size=32, input_shape=(64, 96, 3), feature_blocks=[5, 11],
+                       feature_scales=[2, 1])
+    assert isinstance(backbone, keras_vit.ViTBackbone) and backbone.name == "vit_tiny_patch32_backbone"
+    assert [tuple(o.shape) for o in backbone.outputs] == [(None, 4, 6, 192), (None, 2, 3, 192)]
+    tokens = vit("Ti/32", input_shape=(64, 96, 3), feature_blocks=-1, feature_output="tokens")
+    assert tokens.output_shape == (None, 1 + 2 * 3, 192)
+    with pytest.raises(ValueError, match="feature_scales"):
+        ViTTiny(patch_size=32, input_shape=(64, 96, 3), feature_scales=[2])
+
+
 def test_builder_without_top_gives_features():
     model = ViTSmall(include_top=False, input_shape=(32, 32, 3), name="backbone")
     assert model.name == "backbone" and model.output_shape == (None, 384)

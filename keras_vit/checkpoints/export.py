@@ -1,0 +1,73 @@
+"""Writing a model's weights in the Google `.npz` or timm `.safetensors`
+layout, for use in other libraries (timm, big_vision, JAX code) or here."""
+
+import os
+
+import numpy as np
+
+from keras_vit.checkpoints import google, timm
+from keras_vit.checkpoints.safetensors_io import write_safetensors
+
+EXPORT_FORMATS = ("google", "timm")
+
+
+def model_weights(model):
+    """A model's weights as `{variable.path: float32 NumPy array}`."""
+    from keras import ops
+
+    return {v.path: np.asarray(ops.convert_to_numpy(v), dtype="float32") for v in model.weights}
+
+
+def export_weights(model, path, format="timm", overwrite=False):
+    """Writes a `VisionTransformer`'s weights as a checkpoint file.
+
+    - `"timm"`: a `.safetensors` file with timm's `VisionTransformer` keys;
+      load it in timm with `timm.models.vision_transformer.VisionTransformer(
+      img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio,
+      num_classes, global_pool="token"|"avg", fc_norm=False, reg_tokens=R,
+      init_values=layer_scale_init, act_layer="gelu_tanh" if the model uses
+      approximate GELU)` and `model.load_state_dict(safetensors.torch.
+      load_file(path))`.
+    - `"google"`: an `.npz` in the google-research/vision_transformer layout
+      (`timm`'s `model.load_pretrained(path)` and the original JAX code read
+      it). It cannot hold register tokens or LayerScale.
+
+    Both load back here with `keras_vit.checkpoints.load_weights`.
+
+    Args:
+        model: a `keras_vit.VisionTransformer`.
+        path: str or path-like. Destination file.
+        format: `"timm"` or `"google"`.
+        overwrite: bool. Replace an existing file; otherwise an existing
+            file is an error (nothing you saved is lost).
+
+    Example:
+    >>> import os, tempfile
+    >>> from keras_vit import VisionTransformer
+    >>> model = VisionTransformer(patch_size=4, hidden_dim=16, num_layers=1,
+    ...     num_heads=2, mlp_dim=32, input_shape=(8, 8, 3), classes=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+    >>> export_weights(model, path, format="google")
+    >>> from keras_vit.checkpoints import sniff_format
+    >>> sniff_format(path)
+    'google'
+    """
+    from keras_vit.models.vision_transformer import VisionTransformer
+
+    if not isinstance(model, VisionTransformer):
+        raise TypeError(f"`model` must be a keras_vit VisionTransformer. Received: {type(model).__name__}")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"`format` must be one of {EXPORT_FORMATS}. Received: format={format!r}")
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    weights = model_weights(model)
+    if format == "timm":
+        tensors = timm.from_keras(weights)
+        write_safetensors(path, tensors, metadata={"format": "pt"})
+        return
+    arrays = google.from_keras(weights)
+    # np.savez appends ".npz" to names without it; write through a handle so
+    # the file lands exactly at `path`.
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)

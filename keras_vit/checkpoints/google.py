@@ -1,0 +1,184 @@
+"""The Google ViT / AugReg / big_vision `.npz` layout.
+
+Flat arrays under '/'-joined Flax names. Three dialects are read:
+
+- google-research/vision_transformer (original ViT and AugReg):
+  `embedding/kernel`, `cls`, `Transformer/posembed_input/pos_embedding`
+  (with the class slot), `Transformer/encoderblock_{i}/{LayerNorm_0,
+  MultiHeadDotProductAttention_1, LayerNorm_2, MlpBlock_3}`,
+  `Transformer/encoder_norm`, `head`; old files nest all of it under
+  `opt/target/`, and the original ImageNet-21k files add `pre_logits`.
+- big_vision: a `params/` prefix, sublayers numbered
+  `MultiHeadDotProductAttention_0`, `LayerNorm_1`, `MlpBlock_0`, and
+  `pos_embedding` at the top level **without** a class slot (big_vision
+  adds position embeddings before prepending the class token, so the class
+  token's slot is zero here).
+- Either, with scanned blocks: `Transformer/encoderblock/...` arrays with a
+  leading depth axis.
+
+Arrays need no transposes: keras_vit's kernels have the Flax shapes. These
+models were trained with the tanh approximation of GELU (Flax's
+`nn.gelu` default), so builders loading them default to
+`approximate_gelu=True`; timm evaluates the same files with the exact form.
+"""
+
+import numpy as np
+
+from keras_vit.checkpoints import layout
+
+PREFIXES = ("opt/target/", "params/", "")
+_PROJECTIONS = {"query": "query", "key": "key", "value": "value", "out": "attention_output"}
+
+
+def detect_prefix(keys):
+    """The key prefix of a Google-layout file, or None if it is not one."""
+    for prefix in PREFIXES:
+        if f"{prefix}embedding/kernel" in keys:
+            return prefix
+    return None
+
+
+def is_big_vision(keys, prefix):
+    return (
+        prefix == "params/"
+        or f"{prefix}pos_embedding" in keys
+        or any(k.startswith(f"{prefix}Transformer/encoderblock_0/MlpBlock_0/") for k in keys)
+        or f"{prefix}Transformer/encoderblock/MlpBlock_0/Dense_0/kernel" in keys
+    )
+
+
+def to_keras(arrays, description="The checkpoint"):
+    """Converts Google/big_vision arrays to keras_vit's layout.
+
+    Args:
+        arrays: dict name -> array, as read from the `.npz`.
+        description: str naming the file in error messages.
+
+    Returns:
+        `(weights, source)`: a dict keyed by keras_vit variable paths and the
+        `layout.KeySource` (its `unused()` lists keys not converted, e.g.
+        `pre_logits/*`).
+
+    Raises:
+        ValueError: on a file this layout cannot represent (no class token,
+            a MAP head), naming the keys.
+    """
+    keys = set(arrays)
+    prefix = detect_prefix(keys)
+    if prefix is None:
+        raise ValueError(f"{description} is not in the Google ViT layout: no 'embedding/kernel'.")
+    big_vision = is_big_vision(keys, prefix)
+    source = layout.KeySource(arrays, description)
+    p = prefix
+    if f"{p}cls" not in keys:
+        raise ValueError(
+            f"{description} has no class token ('{p}cls'): it is a big_vision model with "
+            "pool_type 'gap' or 'map', whose sequence has no class token. keras_vit models "
+            "always carry one, so this checkpoint cannot be represented exactly."
+        )
+    if any(k.startswith(f"{p}MAPHead_0/") for k in keys):
+        raise ValueError(f"{description} has a MAP head ('{p}MAPHead_0/...'), which keras_vit does not build.")
+    weights = layout.AssignOnce()
+    weights[layout.PATCH_KERNEL] = source.take(f"{p}embedding/kernel")
+    weights[layout.PATCH_BIAS] = source.take(f"{p}embedding/bias")
+    weights[layout.CLASS_TOKEN] = source.take(f"{p}cls")
+    if big_vision and f"{p}pos_embedding" in keys:
+        grid = source.take(f"{p}pos_embedding")
+        if grid.ndim == 2:
+            grid = grid[None]
+        # The class token got no position embedding: its slot is zero.
+        class_slot = np.zeros_like(grid[:, :1])
+        weights[layout.POSITION_EMBEDDING] = np.concatenate([class_slot, grid], axis=1)
+    else:
+        weights[layout.POSITION_EMBEDDING] = source.take(f"{p}Transformer/posembed_input/pos_embedding")
+    attention, norm_2, mlp = (0, 1, 0) if big_vision else (1, 2, 3)
+    scanned = f"{p}Transformer/encoderblock/LayerNorm_0/scale" in keys
+    if scanned:
+        depth = np.shape(arrays[f"{p}Transformer/encoderblock/LayerNorm_0/scale"])[0]
+    else:
+        depth = 0
+        while f"{p}Transformer/encoderblock_{depth}/LayerNorm_0/scale" in keys:
+            depth += 1
+    scanned_cache = {}
+
+    def block_array(index, name):
+        if not scanned:
+            return source.take(f"{p}Transformer/encoderblock_{index}/{name}")
+        key = f"{p}Transformer/encoderblock/{name}"
+        if key not in scanned_cache:
+            scanned_cache[key] = source.take(key)
+        return scanned_cache[key][index]
+
+    for index in range(depth):
+        b = layout.block_prefix(index)
+        mha = f"MultiHeadDotProductAttention_{attention}"
+        for ours, theirs in (("layer_norm_1", "LayerNorm_0"), ("layer_norm_2", f"LayerNorm_{norm_2}")):
+            weights[f"{b}{ours}/gamma"] = block_array(index, f"{theirs}/scale")
+            weights[f"{b}{ours}/beta"] = block_array(index, f"{theirs}/bias")
+        for theirs, ours in _PROJECTIONS.items():
+            weights[f"{b}attention/{ours}/kernel"] = block_array(index, f"{mha}/{theirs}/kernel")
+            bias_name = f"{mha}/{theirs}/bias"
+            present = (f"{p}Transformer/encoderblock/{bias_name}" if scanned
+                       else f"{p}Transformer/encoderblock_{index}/{bias_name}") in keys
+            if present:
+                weights[f"{b}attention/{ours}/bias"] = block_array(index, bias_name)
+        for dense in (0, 1):
+            weights[f"{b}mlp/dense_{dense + 1}/kernel"] = block_array(index, f"MlpBlock_{mlp}/Dense_{dense}/kernel")
+            weights[f"{b}mlp/dense_{dense + 1}/bias"] = block_array(index, f"MlpBlock_{mlp}/Dense_{dense}/bias")
+    weights[layout.NORM_SCALE] = source.take(f"{p}Transformer/encoder_norm/scale")
+    weights[layout.NORM_BIAS] = source.take(f"{p}Transformer/encoder_norm/bias")
+    if f"{p}head/kernel" in keys and f"{p}pre_logits/kernel" not in keys:
+        weights[layout.HEAD_KERNEL] = source.take(f"{p}head/kernel")
+        weights[layout.HEAD_BIAS] = source.take(f"{p}head/bias")
+    # With `pre_logits` (a tanh Dense the original ImageNet-21k models put
+    # before the head) the head expects that layer's output; keras_vit does
+    # not build it, so head and pre_logits stay unused and the loader skips
+    # the head, as timm does.
+    return weights, source
+
+
+def from_keras(weights):
+    """Converts keras_vit-layout weights to the Google ViT `.npz` layout.
+
+    Args:
+        weights: dict keras_vit variable path -> NumPy array (all of a
+            model's weights).
+
+    Returns:
+        A dict in the google-research/vision_transformer layout (no prefix,
+        class slot inside `Transformer/posembed_input/pos_embedding`).
+
+    Raises:
+        ValueError: if the model uses something the layout cannot hold
+            (register tokens, LayerScale).
+    """
+    if layout.REGISTER_TOKENS in weights:
+        raise ValueError("The Google .npz layout has no register tokens; export with format='timm' instead.")
+    if any(k.endswith("/layer_scale") for k in weights):
+        raise ValueError("The Google .npz layout has no LayerScale; export with format='timm' instead.")
+    out = {
+        "embedding/kernel": weights[layout.PATCH_KERNEL],
+        "embedding/bias": weights[layout.PATCH_BIAS],
+        "cls": weights[layout.CLASS_TOKEN],
+        "Transformer/posembed_input/pos_embedding": weights[layout.POSITION_EMBEDDING],
+        "Transformer/encoder_norm/scale": weights[layout.NORM_SCALE],
+        "Transformer/encoder_norm/bias": weights[layout.NORM_BIAS],
+    }
+    for index in range(layout.count_blocks(weights)):
+        b = layout.block_prefix(index)
+        t = f"Transformer/encoderblock_{index}/"
+        for ours, theirs in (("layer_norm_1", "LayerNorm_0"), ("layer_norm_2", "LayerNorm_2")):
+            out[f"{t}{theirs}/scale"] = weights[f"{b}{ours}/gamma"]
+            out[f"{t}{theirs}/bias"] = weights[f"{b}{ours}/beta"]
+        for theirs, ours in _PROJECTIONS.items():
+            for kind in ("kernel", "bias"):
+                key = f"{b}attention/{ours}/{kind}"
+                if key in weights:
+                    out[f"{t}MultiHeadDotProductAttention_1/{theirs}/{kind}"] = weights[key]
+        for dense in (0, 1):
+            for kind in ("kernel", "bias"):
+                out[f"{t}MlpBlock_3/Dense_{dense}/{kind}"] = weights[f"{b}mlp/dense_{dense + 1}/{kind}"]
+    if layout.HEAD_KERNEL in weights:
+        out["head/kernel"] = weights[layout.HEAD_KERNEL]
+        out["head/bias"] = weights[layout.HEAD_BIAS]
+    return out
