@@ -1,6 +1,10 @@
 import keras
 import pytest
 
+# Needs torch and timm (it writes the committed checkpoint fixtures); the
+# suite itself needs neither, so pytest must not import it.
+collect_ignore = ["fixtures/make_checkpoints.py"]
+
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
