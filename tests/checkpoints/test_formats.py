@@ -8,6 +8,9 @@ import pytest
 from keras_vit.checkpoints import read_checkpoint, sniff_format
 from tests.checkpoints import _fixtures
 
+# File sniffing and reading are NumPy/h5py only: runs once, under TensorFlow.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize(
     "fixture, expected",

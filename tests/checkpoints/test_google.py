@@ -46,6 +46,7 @@ def test_big_vision_npz_matches_timm_no_embed_class_logits():
     assert _fixtures.max_difference(model, "no_class_slot") < _fixtures.TOLERANCE
 
 
+@pytest.mark.backend_independent
 def test_opt_target_prefix_and_scanned_blocks_give_the_same_weights(tmp_path):
     _, arrays = read_checkpoint(_fixtures.path("plain.npz"))
     expected, _ = google.to_keras(arrays)
@@ -80,6 +81,7 @@ def test_pre_logits_head_is_skipped_and_listed(tmp_path, capsys):
     assert "pre_logits" in capsys.readouterr().out
 
 
+@pytest.mark.backend_independent
 def test_layouts_keras_vit_cannot_represent_raise(tmp_path):
     arrays = dict(np.load(_fixtures.path("plain.npz")))
     no_class = {k: v for k, v in arrays.items() if k != "cls"}

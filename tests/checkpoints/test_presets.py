@@ -6,6 +6,9 @@ from keras_vit.checkpoints import PRESETS, fetch_preset, get_preset, list_preset
 from keras_vit.models import get_variant_config
 from keras_vit.models.preprocessing import _MODES
 
+# Plain Python and keras.utils.get_file: runs once, under TensorFlow.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_table_is_consistent():
     assert len(PRESETS) >= 20

@@ -12,6 +12,9 @@ from keras_vit.checkpoints.safetensors_io import (
 )
 from tests.checkpoints import _fixtures
 
+# NumPy only: runs once, under TensorFlow.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_reads_a_file_written_by_safetensors_torch():
     tensors, metadata = read_safetensors(_fixtures.path("plain.safetensors"))

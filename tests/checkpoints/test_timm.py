@@ -58,12 +58,14 @@ def test_export_reproduces_timm_state_dict_exactly(tmp_path):
      ({"blocks.0.attn.q_norm.weight": np.ones(8, "float32")}, "qk_norm"),
      ({"dist_token": np.ones((1, 1, 16), "float32")}, "distillation")],
 )
+@pytest.mark.backend_independent
 def test_timm_features_keras_vit_lacks_raise(extra, match):
     tensors, _ = read_safetensors(_fixtures.path("plain.safetensors"))
     with pytest.raises(ValueError, match=match):
         timm.to_keras({**tensors, **extra}, num_heads=2)
 
 
+@pytest.mark.backend_independent
 def test_heads_that_do_not_divide_the_width_raise():
     tensors, _ = read_safetensors(_fixtures.path("plain.safetensors"))
     with pytest.raises(ValueError, match="num_heads"):
