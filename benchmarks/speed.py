@@ -284,8 +284,8 @@ def main(argv=None):
 
 def print_table(report):
     gflops = report["matmul_gflops_per_s"]
-    print(f"\n| model | contender | backend | train img/s | infer img/s | train GFLOP/s (% of matmul) "
-          f"| peak MB | train ratio keras_vit/this | infer ratio |")
+    print("\n| model | contender | backend | train img/s | infer img/s | train GFLOP/s (% of matmul) "
+          "| peak MB | train ratio keras_vit/this | infer ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     ours = {(r["model"], r["backend"]): r for r in report["runs"]
             if r["contender"] == "keras_vit" and r["status"] == "ok"}

@@ -9,6 +9,7 @@ from keras_vit.layers import (
     RegisterTokens,
     TransformerBlock,
 )
+from keras_vit.models.variants import get_variant_config
 from keras_vit._validation import (
     check_non_negative_int,
     check_optional_positive_float,
@@ -47,8 +48,6 @@ def _check_input_shape(input_shape, patch_size):
 
 
 def _check_preset_architecture(preset, patch_size, hidden_dim, num_layers):
-    from keras_vit.models.variants import get_variant_config
-
     expected = get_variant_config(preset.variant, patch_size=preset.patch_size)
     if (patch_size != (preset.patch_size,) * 2 or hidden_dim != expected["hidden_dim"]
             or num_layers != expected["num_layers"]):

@@ -7,10 +7,6 @@ from keras_vit.checkpoints import load_weights
 from tests.checkpoints import _fixtures
 
 
-def _values(model):
-    return {v.path: np.asarray(keras_vit.checkpoints.export.model_weights(model)[v.path]) for v in model.weights}
-
-
 def test_builder_weights_argument_loads_and_reports():
     config, _, _ = _fixtures.reference("plain")
     config["input_shape"] = tuple(config["input_shape"])
