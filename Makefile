@@ -9,7 +9,7 @@ BACKEND ?= tensorflow
 PYTEST_ARGS ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install benchmark clean
 
 $(STAMP): setup.cfg pyproject.toml requirements/ci-constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,22 @@ test: $(STAMP)
 		KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	done
 
+# benchmarks/speed.py: keras_vit on each backend against keras-hub's ViT and
+# timm in one run (ViT-Ti/16 and S/16, 224 px, batch 16, fp32 by default;
+# BENCH_ARGS="--help" lists the options). Its own environment, .venv-bench:
+# the peers need the full tensorflow (keras-hub -> tensorflow-text) and a
+# torch/torchvision pair (timm), which CI's .venv does not carry.
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
+$(BENCH_STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[tensorflow,jax,benchmarks]"
+	@touch $@
+
+benchmark: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/speed.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) *.egg-info

@@ -12,6 +12,7 @@ from keras_vit import (
     distribute,
     layers,
     models,
+    serving,
     training,
     visualization,
 )
@@ -33,6 +34,7 @@ from keras_vit.models import (
     vit,
     vit_backbone,
 )
+from keras_vit.serving import export_model, load_exported
 
 __version__ = "0.1.0"
 
@@ -50,13 +52,16 @@ __all__ = [
     "checkpoints",
     "data",
     "distribute",
+    "export_model",
     "from_preset",
     "get_variant_config",
     "layers",
+    "load_exported",
     "models",
     "preprocess_input",
     "preprocessing_layer",
     "resize_model",
+    "serving",
     "training",
     "visualization",
     "vit",

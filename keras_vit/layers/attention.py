@@ -4,6 +4,10 @@ from keras import ops
 from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit._validation import check_positive_int, check_rate
 
+# fused_qkv=None picks the form measured faster on each backend
+# (benchmarks/speed.py --ablation, 2-core CPU, ViT-Ti/16 and S/16).
+FUSED_QKV_DEFAULT = {"tensorflow": True, "jax": True, "torch": True, "numpy": False, "openvino": False}
+
 
 @keras.saving.register_keras_serializable(package="keras_vit")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -60,10 +64,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         dropout_rate=0.0,
         attention_dropout_rate=0.0,
         use_qkv_bias=True,
+        fused_qkv=None,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if fused_qkv is not None and not isinstance(fused_qkv, bool):
+            raise TypeError(
+                f"fused_qkv must be True, False or None (the backend's faster form). "
+                f"Received: fused_qkv={fused_qkv!r}"
+            )
+        self.fused_qkv = fused_qkv
+        self._fused = FUSED_QKV_DEFAULT[keras.backend.backend()] if fused_qkv is None else fused_qkv
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
         self.attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
@@ -113,6 +125,34 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             dense.build(input_shape)
         self.attention_output.build((input_shape[0], input_shape[1], self.num_heads, self.head_dim))
 
+    def _fused_projections(self, tokens):
+        # One (hidden, 3 * hidden) matmul instead of three: the kernels stay
+        # the three frozen variables and are concatenated on the fly (a
+        # copy of 3 * hidden^2 numbers, small next to the matmul's
+        # tokens * hidden * 3 * hidden multiply-adds).
+        hidden_dim = self.num_heads * self.head_dim
+        projections = (self.query, self.key, self.value)
+        kernel = ops.concatenate(
+            [ops.reshape(dense.kernel, (-1, hidden_dim)) for dense in projections], axis=-1
+        )
+        qkv = ops.matmul(tokens, kernel)
+        if self.use_qkv_bias:
+            qkv = qkv + ops.concatenate(
+                [ops.reshape(dense.bias, (hidden_dim,)) for dense in projections], axis=-1
+            )
+        num_tokens = tokens.shape[1] if tokens.shape[1] is not None else ops.shape(tokens)[1]
+        qkv = ops.reshape(qkv, (-1, num_tokens, 3, self.num_heads, self.head_dim))
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+
+    def _output_projection(self, context):
+        # (batch, tokens, heads, head_dim) -> (batch, tokens, hidden) as one
+        # 2-D matmul over the merged head axes.
+        dense = self.attention_output
+        hidden_dim = self.num_heads * self.head_dim
+        num_tokens = context.shape[1] if context.shape[1] is not None else ops.shape(context)[1]
+        merged = ops.reshape(context, (-1, num_tokens, hidden_dim))
+        return ops.matmul(merged, ops.reshape(dense.kernel, (hidden_dim, -1))) + dense.bias
+
     def _explicit_attention(self, query, key, value, training):
         # Same maths as dot_product_attention, written out so the
         # probabilities exist as a tensor; softmax in float32 for stability
@@ -125,15 +165,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return ops.einsum("bnts,bsnh->btnh", dropped, value), probs
 
     def call(self, tokens, training=None, return_attention_scores=False):
-        query = self.query(tokens)
-        key = self.key(tokens)
-        value = self.value(tokens)
+        if self._fused:
+            query, key, value = self._fused_projections(tokens)
+        else:
+            query, key, value = self.query(tokens), self.key(tokens), self.value(tokens)
         explicit = return_attention_scores or (training and self.attention_dropout_rate > 0)
         if explicit:
             context, probs = self._explicit_attention(query, key, value, training)
         else:
             context = ops.dot_product_attention(query, key, value)
-        output = self.output_dropout(self.attention_output(context), training=training)
+        if self._fused:
+            projected = self._output_projection(context)
+        else:
+            projected = self.attention_output(context)
+        output = self.output_dropout(projected, training=training)
         if return_attention_scores:
             return output, probs
         return output
@@ -146,6 +191,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "dropout_rate": self.dropout_rate,
                 "attention_dropout_rate": self.attention_dropout_rate,
                 "use_qkv_bias": self.use_qkv_bias,
+                "fused_qkv": self.fused_qkv,
                 "seed": self.seed,
             }
         )

@@ -46,6 +46,18 @@ class TransformerBlock(keras.layers.Layer):
         approximate_gelu: bool. Use the tanh approximation of GELU.
         layer_norm_epsilon: float. Epsilon of both LayerNorms.
         use_qkv_bias: bool. Bias on the query/key/value projections.
+        fused_qkv: bool or None. Compute the query/key/value projections as
+            one matmul (see `MultiHeadSelfAttention`); None picks the form
+            measured faster on the current backend. Weights and results are
+            the same either way.
+        remat: bool. Rematerialise the two branches (LayerNorm + attention,
+            LayerNorm + MLP): their inner activations (queries, keys,
+            values, attention probabilities, the 4x-wide MLP hidden layer)
+            are recomputed in the backward pass instead of kept, for about
+            one extra forward pass of compute (ViT-L/H at large batch
+            sizes). Outputs and gradients are unchanged. Needs
+            `dropout_rate=0` and `attention_dropout_rate=0`; drop path and
+            LayerScale stay outside the recomputation.
         seed: int or None. Base seed of the block's random layers.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
 
@@ -77,10 +89,24 @@ class TransformerBlock(keras.layers.Layer):
         approximate_gelu=False,
         layer_norm_epsilon=1e-6,
         use_qkv_bias=True,
+        fused_qkv=None,
+        remat=False,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(remat, bool):
+            raise TypeError(f"remat must be True or False. Received: remat={remat!r}")
+        if remat and (dropout_rate or attention_dropout_rate):
+            # A recomputed branch would draw new dropout masks in the
+            # backward pass, so its gradients would not match its forward.
+            raise ValueError(
+                "remat=True needs dropout_rate=0 and attention_dropout_rate=0 "
+                "(drop_path_rate is fine: drop path stays outside the "
+                f"recomputed branches). Received: dropout_rate={dropout_rate}, "
+                f"attention_dropout_rate={attention_dropout_rate}"
+            )
+        self.remat = remat
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.mlp_dim = check_positive_int("mlp_dim", mlp_dim)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
@@ -101,6 +127,7 @@ class TransformerBlock(keras.layers.Layer):
             dropout_rate=self.dropout_rate,
             attention_dropout_rate=self.attention_dropout_rate,
             use_qkv_bias=self.use_qkv_bias,
+            fused_qkv=fused_qkv,
             seed=_offset(seed, 0),
             dtype=policy,
             name="attention",
@@ -146,16 +173,30 @@ class TransformerBlock(keras.layers.Layer):
             x = layer_scale(x)
         return drop_path(x, training=training)
 
+    def _attention_branch(self, tokens):
+        # Only used with remat, where dropout rates are 0: deterministic.
+        return self.attention(self.layer_norm_1(tokens), training=False)
+
+    def _mlp_branch(self, tokens):
+        return self.mlp(self.layer_norm_2(tokens), training=False)
+
     def call(self, tokens, training=None, return_attention_scores=False):
-        attended = self.attention(
-            self.layer_norm_1(tokens),
-            training=training,
-            return_attention_scores=return_attention_scores,
-        )
+        remat = self.remat and training and not return_attention_scores
+        if remat:
+            attended = keras.remat(self._attention_branch)(tokens)
+        else:
+            attended = self.attention(
+                self.layer_norm_1(tokens),
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
         if return_attention_scores:
             attended, probs = attended
         x = tokens + self._branch(attended, self.layer_scale_1, self.drop_path_1, training)
-        mlp_out = self.mlp(self.layer_norm_2(x), training=training)
+        if remat:
+            mlp_out = keras.remat(self._mlp_branch)(x)
+        else:
+            mlp_out = self.mlp(self.layer_norm_2(x), training=training)
         x = x + self._branch(mlp_out, self.layer_scale_2, self.drop_path_2, training)
         if return_attention_scores:
             return x, probs
@@ -174,6 +215,8 @@ class TransformerBlock(keras.layers.Layer):
                 "approximate_gelu": self.approximate_gelu,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "use_qkv_bias": self.use_qkv_bias,
+                "fused_qkv": self.attention.fused_qkv,
+                "remat": self.remat,
                 "seed": self.seed,
             }
         )

@@ -140,6 +140,13 @@ class VisionTransformer(keras.Model):
             big_vision `.npz`, exact otherwise).
         layer_norm_epsilon: float. Epsilon of every LayerNorm (1e-6).
         use_qkv_bias: bool. Bias on the query/key/value projections.
+        fused_qkv: bool or None. One matmul for the query/key/value
+            projections instead of three (same weights, same results); None
+            picks the form measured faster on the current backend.
+        remat: bool. Rematerialise every transformer block in training:
+            activations are recomputed in the backward pass instead of kept
+            (about a third more compute for a much smaller activation
+            footprint; for ViT-L/H at large batch sizes).
         name: str. Model name.
         dtype: dtype or `keras.DTypePolicy` of the model's layers, e.g.
             `"mixed_bfloat16"`; None uses the global policy. The head always
@@ -178,6 +185,8 @@ class VisionTransformer(keras.Model):
         approximate_gelu=None,
         layer_norm_epsilon=1e-6,
         use_qkv_bias=True,
+        fused_qkv=None,
+        remat=False,
         name="vision_transformer",
         dtype=None,
         **kwargs,
@@ -215,6 +224,17 @@ class VisionTransformer(keras.Model):
         layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
         num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
         layer_norm_epsilon = check_optional_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        for flag, value in (("fused_qkv", fused_qkv), ("remat", remat)):
+            if not (isinstance(value, bool) or (flag == "fused_qkv" and value is None)):
+                accepted = "True, False or None" if flag == "fused_qkv" else "True or False"
+                raise TypeError(f"`{flag}` must be {accepted}. Received: {flag}={value!r}")
+        if remat and (dropout_rate or attention_dropout_rate):
+            raise ValueError(
+                "`remat=True` needs dropout_rate=0 and attention_dropout_rate=0 (a "
+                "recomputed block would draw new dropout masks; drop_path_rate is "
+                f"fine). Received: dropout_rate={dropout_rate}, "
+                f"attention_dropout_rate={attention_dropout_rate}"
+            )
         if classifier_activation is not None:
             keras.activations.get(classifier_activation)  # raises on unknown names
         checkpoint = None
@@ -261,6 +281,8 @@ class VisionTransformer(keras.Model):
                 approximate_gelu=approximate_gelu,
                 layer_norm_epsilon=layer_norm_epsilon,
                 use_qkv_bias=use_qkv_bias,
+                fused_qkv=fused_qkv,
+                remat=remat,
                 dtype=policy,
                 name=f"transformer_block_{index}",
             )(x)
@@ -302,6 +324,8 @@ class VisionTransformer(keras.Model):
         self.approximate_gelu = bool(approximate_gelu)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.use_qkv_bias = bool(use_qkv_bias)
+        self.fused_qkv = fused_qkv
+        self.remat = remat
         self.grid_size = grid_size
         self.num_prefix_tokens = num_prefix_tokens
         self.load_report = None
@@ -336,6 +360,8 @@ class VisionTransformer(keras.Model):
             "approximate_gelu": self.approximate_gelu,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "use_qkv_bias": self.use_qkv_bias,
+            "fused_qkv": self.fused_qkv,
+            "remat": self.remat,
         }
 
     @classmethod

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_vit.layers import MultiHeadSelfAttention
+from keras_vit.layers.attention import FUSED_QKV_DEFAULT
 from tests import numpy_reference as ref
 from tests.test_case import random_inputs, run_layer_test, to_numpy
 
@@ -34,9 +35,11 @@ def test_google_checkpoint_kernel_shapes():
     assert shapes["attention_output/bias"] == (768,)
 
 
+@pytest.mark.parametrize("fused_qkv", [True, False])
 @pytest.mark.parametrize("use_qkv_bias", [True, False])
-def test_fused_and_explicit_paths_match_numpy_reference(use_qkv_bias):
-    layer = MultiHeadSelfAttention(num_heads=4, use_qkv_bias=use_qkv_bias, name="attention")
+def test_fused_and_explicit_paths_match_numpy_reference(use_qkv_bias, fused_qkv):
+    layer = MultiHeadSelfAttention(num_heads=4, use_qkv_bias=use_qkv_bias, fused_qkv=fused_qkv,
+                                   name="attention")
     x = random_inputs((2, 7, 16))
     fused = to_numpy(layer(x))
     explicit, probs = layer(x, return_attention_scores=True)
@@ -75,3 +78,33 @@ def test_returned_scores_under_mixed_precision_are_normalised():
     _, probs = layer(random_inputs((1, 5, 8)), return_attention_scores=True)
     sums = to_numpy(keras.ops.cast(probs, "float32")).sum(-1)
     np.testing.assert_allclose(sums, 1.0, atol=2e-2)
+
+
+def test_fused_qkv_projection_keeps_weights_and_results():
+    separate = MultiHeadSelfAttention(num_heads=3, fused_qkv=False)
+    fused = MultiHeadSelfAttention(num_heads=3, fused_qkv=True)
+    x = random_inputs((2, 5, 12))
+    separate(x), fused(x)
+    assert [w.path.split("/", 1)[1] for w in fused.weights] == [
+        w.path.split("/", 1)[1] for w in separate.weights]
+    fused.set_weights(separate.get_weights())
+    np.testing.assert_allclose(to_numpy(fused(x)), to_numpy(separate(x)), atol=1e-6)
+
+
+def test_fused_qkv_under_mixed_precision_computes_in_bfloat16():
+    layer = MultiHeadSelfAttention(num_heads=2, fused_qkv=True, dtype="mixed_bfloat16")
+    out = layer(random_inputs((1, 5, 8)))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
+
+
+def test_fused_qkv_none_is_saved_as_none_and_picks_the_backend_default():
+    layer = MultiHeadSelfAttention(num_heads=2)
+    assert layer.get_config()["fused_qkv"] is None
+    assert layer._fused == FUSED_QKV_DEFAULT[keras.backend.backend()]
+    assert MultiHeadSelfAttention.from_config(layer.get_config()).fused_qkv is None
+
+
+def test_fused_qkv_must_be_a_bool_or_none():
+    with pytest.raises(TypeError, match="fused_qkv"):
+        MultiHeadSelfAttention(num_heads=2, fused_qkv="yes")

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -55,3 +56,36 @@ def test_drop_path_is_stochastic_in_training_only():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TransformerBlock(**{"num_heads": 2, "mlp_dim": 16, **kwargs})
+
+
+def test_remat_recomputes_both_branches_in_training_only(monkeypatch):
+    wrapped = []
+    original = keras.remat
+
+    def counting_remat(function):
+        wrapped.append(function.__name__)
+        return original(function)
+
+    monkeypatch.setattr(keras, "remat", counting_remat)
+    block = TransformerBlock(num_heads=2, mlp_dim=16, remat=True, drop_path_rate=0.1)
+    plain = TransformerBlock(num_heads=2, mlp_dim=16)
+    x = random_inputs((2, 5, 8))
+    plain(x)
+    inference = to_numpy(block(x))
+    assert wrapped == []
+    block.set_weights(plain.get_weights())
+    np.testing.assert_allclose(to_numpy(block(x)), to_numpy(plain(x)), atol=1e-6)
+    assert wrapped == []
+    block(x, training=True)
+    assert wrapped == ["_attention_branch", "_mlp_branch"]
+    assert inference.shape == (2, 5, 8)
+    assert TransformerBlock.from_config(block.get_config()).remat is True
+
+
+def test_remat_refuses_dropout_whose_masks_would_change_in_the_recomputation():
+    with pytest.raises(ValueError, match="remat=True needs dropout_rate=0"):
+        TransformerBlock(num_heads=2, mlp_dim=16, remat=True, dropout_rate=0.1)
+    with pytest.raises(ValueError, match="attention_dropout_rate"):
+        TransformerBlock(num_heads=2, mlp_dim=16, remat=True, attention_dropout_rate=0.1)
+    with pytest.raises(TypeError, match="remat"):
+        TransformerBlock(num_heads=2, mlp_dim=16, remat=1)

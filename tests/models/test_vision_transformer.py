@@ -198,6 +198,7 @@ BAD_ARGUMENTS = [
     (dict(num_layers=0), "num_layers=0"),
     (dict(weights="imagenet"), "`weights`='imagenet' is neither an existing file nor a preset name"),
     (dict(classifier_activation="no_such_activation"), "no_such_activation"),
+    (dict(remat=True, dropout_rate=0.1), "`remat=True` needs dropout_rate=0"),
 ]
 
 
@@ -205,6 +206,36 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_raise_before_any_work(kwargs, match):
     with pytest.raises(ValueError, match=match.replace("(", r"\(").replace(")", r"\)")):
         VisionTransformer(**{**TINY, "input_shape": (32, 32, 3), **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [dict(fused_qkv="on"), dict(remat=None)])
+def test_fast_path_flags_must_be_booleans(kwargs):
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        VisionTransformer(**{**TINY, "input_shape": (32, 32, 3), **kwargs})
+
+
+def test_fast_paths_change_neither_outputs_nor_training_steps():
+    # remat recomputes each block's branches in the backward pass and
+    # fused_qkv merges the q/k/v matmuls: a compiled (XLA on TensorFlow and
+    # JAX) training step must give the same weights as the plain model.
+    plain = tiny(classifier_activation=None, fused_qkv=False, layer_scale_init=0.5)
+    fast = tiny(classifier_activation=None, fused_qkv=True, remat=True, layer_scale_init=0.5)
+    fast.set_weights(plain.get_weights())
+    images = random_inputs((4, 16, 16, 3))
+    labels = np.array([0, 3, 5, 6], "int32")
+    np.testing.assert_allclose(to_numpy(fast.predict_on_batch(images)),
+                               to_numpy(plain.predict_on_batch(images)), atol=1e-5)
+    initial = plain.get_weights()
+    for model in (plain, fast):
+        model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.train_on_batch(images, labels)
+    paths = [w.path for w in plain.weights]
+    for path, start, after_plain, after_fast in zip(paths, initial, plain.get_weights(), fast.get_weights()):
+        np.testing.assert_allclose(after_fast, after_plain, atol=1e-5, err_msg=path)
+        # Every weight took a step, but the key bias: softmax is invariant to
+        # adding the same number to every score of a row, so its gradient is 0.
+        assert np.allclose(after_plain, start) == path.endswith("key/bias"), path
+    assert fast.get_config()["remat"] is True and fast.get_config()["fused_qkv"] is True
 
 
 def test_classes_ignored_without_top():
