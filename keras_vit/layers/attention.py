@@ -5,8 +5,12 @@ from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit._validation import check_positive_int, check_rate
 
 # fused_qkv=None picks the form measured faster on each backend
-# (benchmarks/speed.py --ablation, 2-core CPU, ViT-Ti/16 and S/16).
-FUSED_QKV_DEFAULT = {"tensorflow": True, "jax": True, "torch": True, "numpy": False, "openvino": False}
+# (benchmarks/speed.py --configs fused unfused, and the two models
+# interleaved in one process; ViT-Ti/16, batch 16, 2-core CPU): within 4%
+# on every backend, TensorFlow slightly ahead fused; on PyTorch the fused
+# form adds a concatenation and copies of the strided q/k/v slices
+# (profiler), so the separate projections stay the default there and on JAX.
+FUSED_QKV_DEFAULT = {"tensorflow": True, "jax": False, "torch": False, "numpy": False, "openvino": False}
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -36,6 +40,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             probabilities.
         use_qkv_bias: bool. Whether the query/key/value projections have a
             bias.
+        fused_qkv: bool or None. True computes the three projections as one
+            `(hidden, 3 * hidden)` matmul over the concatenated kernels, and
+            the output projection as a 2-D matmul; False uses the three
+            `EinsumDense` layers. Same variables, same results (to float
+            rounding); None (default) picks the form measured faster on the
+            current backend (`FUSED_QKV_DEFAULT`).
         seed: int or None. Seed of the dropout layers.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
 
