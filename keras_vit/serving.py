@@ -5,7 +5,7 @@
 | `"keras"` | `.keras` zip | tensorflow, jax, torch | Keras + keras_vit | - / - |
 | `"saved_model"` | SavedModel directory | tensorflow, jax | TensorFlow, TF Serving | `tensorflow` / `tensorflow` |
 | `"onnx"` | `.onnx` file | tensorflow, jax, torch | ONNX Runtime | `tf2onnx`+`onnx` (tensorflow), `jax2onnx` (jax), `onnxscript`+`onnx` (torch) / `onnxruntime` |
-| `"litert"` | `.tflite` file | tensorflow | LiteRT (TFLite) | - / `ai-edge-litert` (or TensorFlow's `tf.lite`) |
+| `"litert"` | `.tflite` file | tensorflow | LiteRT (TFLite) | - / `ai-edge-litert`, else TensorFlow's `tf.lite.Interpreter` |
 
 `"tf_saved_model"` and `"tflite"` are accepted as other names for
 `"saved_model"` and `"litert"`.
@@ -300,9 +300,12 @@ def _litert_interpreter():
     except ImportError:
         try:
             # Deprecated since TensorFlow 2.20 in favour of ai-edge-litert,
-            # still present in 2.21.
-            from tensorflow.lite import Interpreter
-        except ImportError as error:
+            # still present in 2.21 as the lazily loaded `tf.lite.Interpreter`
+            # (`from tensorflow.lite import Interpreter` does not find it).
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
+        except (ImportError, AttributeError) as error:
             raise ImportError(
                 "Running a format='litert' export needs the LiteRT interpreter: "
                 "pip install ai-edge-litert"

@@ -7,6 +7,7 @@ in `test_unsupported_formats_raise`, must fail with a clear error.
 """
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -207,3 +208,12 @@ def test_bad_arguments_raise_before_writing(tmp_path, trained):
     with pytest.raises(FileNotFoundError, match="No export"):
         serving.load_exported(tmp_path / "m.keras", "keras")
     assert os.listdir(tmp_path) == []
+
+
+def test_litert_interpreter_falls_back_to_tensorflow(monkeypatch):
+    # CI does not install ai-edge-litert: the loader must find TensorFlow's
+    # interpreter (lazily loaded as tf.lite.Interpreter) instead.
+    tf = pytest.importorskip("tensorflow")
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    assert serving._litert_interpreter() is tf.lite.Interpreter
