@@ -100,3 +100,26 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
 def check_optional(check, name, value, *args, **kwargs):
     """Applies `check` unless `value` is None."""
     return None if value is None else check(name, value, *args, **kwargs)
+
+
+def check_bool(name, value, allow_none=False):
+    """Checks that `value` is a bool (or None, with `allow_none`)."""
+    if isinstance(value, bool) or (allow_none and value is None):
+        return value
+    accepted = "True, False or None" if allow_none else "True or False"
+    raise TypeError(f"`{name}` must be {accepted}. Received: {name}={value!r}")
+
+
+def check_remat(remat, dropout_rate, attention_dropout_rate):
+    """Checks `remat` and that it comes without dropout inside the branches:
+    a recomputed branch would draw new dropout masks in the backward pass,
+    so its gradients would not match its forward pass."""
+    check_bool("remat", remat)
+    if remat and (dropout_rate or attention_dropout_rate):
+        raise ValueError(
+            "`remat=True` needs dropout_rate=0 and attention_dropout_rate=0 "
+            "(drop_path_rate is fine: drop path stays outside the recomputed "
+            f"branches). Received: dropout_rate={dropout_rate}, "
+            f"attention_dropout_rate={attention_dropout_rate}"
+        )
+    return remat

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
-from keras_vit._validation import check_positive_int, check_rate
+from keras_vit._validation import check_bool, check_positive_int, check_rate
 
 # fused_qkv=None picks the form measured faster on each backend
 # (benchmarks/speed.py --configs fused unfused, and the two models
@@ -11,6 +11,11 @@ from keras_vit._validation import check_positive_int, check_rate
 # form adds a concatenation and copies of the strided q/k/v slices
 # (profiler), so the separate projections stay the default there and on JAX.
 FUSED_QKV_DEFAULT = {"tensorflow": True, "jax": False, "torch": False, "numpy": False, "openvino": False}
+
+
+def _num_tokens(x):
+    # Static when known (the usual fixed-resolution model), else dynamic.
+    return x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -79,12 +84,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if fused_qkv is not None and not isinstance(fused_qkv, bool):
-            raise TypeError(
-                f"fused_qkv must be True, False or None (the backend's faster form). "
-                f"Received: fused_qkv={fused_qkv!r}"
-            )
-        self.fused_qkv = fused_qkv
+        self.fused_qkv = check_bool("fused_qkv", fused_qkv, allow_none=True)
         self._fused = FUSED_QKV_DEFAULT[keras.backend.backend()] if fused_qkv is None else fused_qkv
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
@@ -150,8 +150,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             qkv = qkv + ops.concatenate(
                 [ops.reshape(dense.bias, (hidden_dim,)) for dense in projections], axis=-1
             )
-        num_tokens = tokens.shape[1] if tokens.shape[1] is not None else ops.shape(tokens)[1]
-        qkv = ops.reshape(qkv, (-1, num_tokens, 3, self.num_heads, self.head_dim))
+        qkv = ops.reshape(qkv, (-1, _num_tokens(tokens), 3, self.num_heads, self.head_dim))
         return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
 
     def _output_projection(self, context):
@@ -159,8 +158,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         # 2-D matmul over the merged head axes.
         dense = self.attention_output
         hidden_dim = self.num_heads * self.head_dim
-        num_tokens = context.shape[1] if context.shape[1] is not None else ops.shape(context)[1]
-        merged = ops.reshape(context, (-1, num_tokens, hidden_dim))
+        merged = ops.reshape(context, (-1, _num_tokens(context), hidden_dim))
         return ops.matmul(merged, ops.reshape(dense.kernel, (hidden_dim, -1))) + dense.bias
 
     def _explicit_attention(self, query, key, value, training):

@@ -2,6 +2,7 @@ import keras
 
 from keras_vit._validation import (
     check_optional_positive_float,
+    check_remat,
     check_positive_int,
     check_rate,
 )
@@ -95,18 +96,7 @@ class TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(remat, bool):
-            raise TypeError(f"remat must be True or False. Received: remat={remat!r}")
-        if remat and (dropout_rate or attention_dropout_rate):
-            # A recomputed branch would draw new dropout masks in the
-            # backward pass, so its gradients would not match its forward.
-            raise ValueError(
-                "remat=True needs dropout_rate=0 and attention_dropout_rate=0 "
-                "(drop_path_rate is fine: drop path stays outside the "
-                f"recomputed branches). Received: dropout_rate={dropout_rate}, "
-                f"attention_dropout_rate={attention_dropout_rate}"
-            )
-        self.remat = remat
+        self.remat = check_remat(remat, dropout_rate, attention_dropout_rate)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.mlp_dim = check_positive_int("mlp_dim", mlp_dim)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)

@@ -11,11 +11,13 @@ from keras_vit.layers import (
 )
 from keras_vit.models.variants import get_variant_config
 from keras_vit._validation import (
+    check_bool,
     check_non_negative_int,
     check_optional_positive_float,
     check_pair,
     check_positive_int,
     check_rate,
+    check_remat,
 )
 
 POOLING_MODES = ("token", "gap", None)
@@ -224,17 +226,8 @@ class VisionTransformer(keras.Model):
         layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
         num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
         layer_norm_epsilon = check_optional_positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        for flag, value in (("fused_qkv", fused_qkv), ("remat", remat)):
-            if not (isinstance(value, bool) or (flag == "fused_qkv" and value is None)):
-                accepted = "True, False or None" if flag == "fused_qkv" else "True or False"
-                raise TypeError(f"`{flag}` must be {accepted}. Received: {flag}={value!r}")
-        if remat and (dropout_rate or attention_dropout_rate):
-            raise ValueError(
-                "`remat=True` needs dropout_rate=0 and attention_dropout_rate=0 (a "
-                "recomputed block would draw new dropout masks; drop_path_rate is "
-                f"fine). Received: dropout_rate={dropout_rate}, "
-                f"attention_dropout_rate={attention_dropout_rate}"
-            )
+        check_bool("fused_qkv", fused_qkv, allow_none=True)
+        check_remat(remat, dropout_rate, attention_dropout_rate)
         if classifier_activation is not None:
             keras.activations.get(classifier_activation)  # raises on unknown names
         checkpoint = None

@@ -83,7 +83,7 @@ def test_remat_recomputes_both_branches_in_training_only(monkeypatch):
 
 
 def test_remat_refuses_dropout_whose_masks_would_change_in_the_recomputation():
-    with pytest.raises(ValueError, match="remat=True needs dropout_rate=0"):
+    with pytest.raises(ValueError, match="`remat=True` needs dropout_rate=0"):
         TransformerBlock(num_heads=2, mlp_dim=16, remat=True, dropout_rate=0.1)
     with pytest.raises(ValueError, match="attention_dropout_rate"):
         TransformerBlock(num_heads=2, mlp_dim=16, remat=True, attention_dropout_rate=0.1)
