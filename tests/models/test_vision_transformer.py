@@ -141,6 +141,8 @@ def test_every_variable_and_every_patch_receives_gradient(pooling):
 
 
 def test_fit_memorises_a_small_batch():
+    # Seeded: unseeded, one fresh-clone run in many stopped at 0.52 (> 0.6 x 0.69).
+    keras.utils.set_random_seed(0)
     model = tiny(classes=2, classifier_activation=None)
     rng = np.random.default_rng(0)
     images = rng.standard_normal((32, 16, 16, 3)).astype("float32")
