@@ -21,7 +21,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "train":
         del args.command
-        train.run(args)
+        return train.run_command(args)
     return 0
 
 

@@ -24,6 +24,9 @@ import tempfile
 
 import numpy as np
 
+from keras_vit import _files
+from keras_vit._validation import check_bool, is_integer
+
 __all__ = ["SERVING_FORMATS", "export_formats", "export_model", "load_exported"]
 
 # The formats export_model writes (see the table above).
@@ -107,8 +110,13 @@ def export_model(model, path, format="keras", overwrite=False, batch_size=None, 
     (`"saved_model"`, `"onnx"`, `"litert"`); see the module docstring for
     which backend can write which format and what each needs installed. All
     arguments, the backend and the needed packages are checked before any
-    work. The export is written next to `path` first and moved into place
-    only once complete, so a failed export leaves `path` as it was.
+    work. The export is written into a hidden scratch folder next to `path`
+    (`.keras_vit-export-<pid>-<name>.<random>`), flushed to disk and moved
+    into place only once complete, so a failed or killed export leaves
+    `path` as it was. Scratch folders left by a killed process (whose pid
+    no longer exists) are removed by the next call writing to the same
+    directory; should the kill have fallen between moving an old
+    SavedModel aside and moving the new one in, the old one is put back.
 
     Deviation from `model.export`: with the torch backend, `"onnx"` calls
     `torch.onnx.export(dynamo=True)` directly, because Keras 3.15 sends a
@@ -167,9 +175,12 @@ def export_model(model, path, format="keras", overwrite=False, batch_size=None, 
             "model such as keras_vit.VisionTransformer). Received: model "
             f"{model.name!r} with inputs {inputs!r}"
         )
+    overwrite = check_bool("overwrite", overwrite)
+    verbose = check_bool("verbose", verbose)
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_integer(batch_size) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int or None. Received: batch_size={batch_size!r}")
+        batch_size = int(batch_size)
         if format == "keras":
             raise ValueError(
                 "`batch_size` must be None for format='keras' (a .keras file has "
@@ -196,9 +207,14 @@ def export_model(model, path, format="keras", overwrite=False, batch_size=None, 
     spec = inputs[0]
     shape = (batch_size,) + tuple(spec.shape[1:])
     signature = [keras.InputSpec(shape=shape, dtype=spec.dtype, name=spec.name)]
-    scratch = tempfile.mkdtemp(prefix=".keras_vit-export-", dir=parent)
+    _remove_stale_scratch(parent)
+    destination = os.path.join(parent, os.path.basename(os.path.normpath(path)))
+    scratch = tempfile.mkdtemp(prefix=_files.temp_sibling_prefix(destination, _SCRATCH_KIND), dir=parent)
     try:
-        staged = os.path.join(scratch, os.path.basename(os.path.normpath(path)))
+        # In a folder of its own, so that no destination name can collide
+        # with `_REPLACED`.
+        os.mkdir(os.path.join(scratch, _STAGED))
+        staged = os.path.join(scratch, _STAGED, os.path.basename(os.path.normpath(path)))
         if format == "keras":
             model.save(staged)
         elif format == "saved_model":
@@ -211,14 +227,55 @@ def export_model(model, path, format="keras", overwrite=False, batch_size=None, 
             model.export(staged, format="onnx", verbose=verbose, input_signature=signature)
         else:
             model.export(staged, format="litert", verbose=verbose, input_signature=signature)
+        _files.fsync_tree(staged)
         if os.path.isdir(path):
             # Move the old SavedModel aside first, so the rename cannot fail
-            # on a non-empty directory; it is deleted with `scratch`.
-            os.replace(path, os.path.join(scratch, "replaced"))
-        os.replace(staged, path)
+            # on a non-empty directory; it is deleted with `scratch` (or put
+            # back by `_remove_stale_scratch` after a kill right here).
+            replaced = os.path.join(scratch, _REPLACED)
+            os.replace(path, replaced)
+            try:
+                os.replace(staged, path)
+            except BaseException:
+                os.replace(replaced, path)
+                raise
+        else:
+            os.replace(staged, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return path
+
+
+# Scratch folders are `.keras_vit-export-<pid>-<destination name>.<random>`
+# (keras_vit._files naming), holding the export being written under
+# `_STAGED/<destination name>` and, while it replaces an old SavedModel, the
+# old one as `_REPLACED`.
+_SCRATCH_KIND = "export"
+_STAGED = "staged"
+_REPLACED = "replaced"
+
+
+def _remove_stale_scratch(parent):
+    # Scratch folders of dead processes only (a live one may be exporting
+    # right now), and only keras_vit's names.
+    head = f".keras_vit-{_SCRATCH_KIND}-"
+    for name in _files.stale_names(parent, _SCRATCH_KIND):
+        scratch = os.path.join(parent, name)
+        replaced = os.path.join(scratch, _REPLACED)
+        if os.path.isdir(scratch) and not os.path.islink(scratch) and os.path.lexists(replaced):
+            # The user's previous export waits in here. If the kill fell
+            # between the two renames nothing is at its name: put it back;
+            # if its name cannot be told or the move fails, keep it.
+            original = name[len(head):].partition("-")[2].rpartition(".")[0]
+            target = os.path.join(parent, original)
+            if not original:
+                continue
+            if not os.path.lexists(target):
+                try:
+                    os.replace(replaced, target)
+                except OSError:
+                    continue
+        _files.remove_path(scratch)
 
 
 def _check_replaceable(path, format):

@@ -12,23 +12,33 @@ Everything a run writes goes to `--output-dir`:
 
 - `config.json`: the run's settings;
 - `history.csv`: one row per epoch (loss, accuracy, validation, `lr`,
-  `images_per_second`, gradient norms with `--monitor-gradients`);
+  gradient norms with `--monitor-gradients`);
 - `best.keras`: the model of the epoch with the best validation accuracy;
 - `metrics.json`: test accuracy and loss of that model, training
-  images/s, wall time;
+  images/s (per epoch and steady), wall time;
 - `curves.png`: loss, accuracy and learning-rate curves;
-- `backup/`: the state of an unfinished run. Running the same command
-  again resumes it at the epoch where it stopped (an interrupted epoch is
-  re-run from its first batch); it is deleted when training ends.
+- `logs/`: TensorBoard logs, with `--tensorboard`;
+- `backup/`: the last finished epoch of an unfinished run (weights and
+  optimizer state);
+- `.keras-vit-run.json`: the manifest: every file the run wrote and its
+  phase (training, trained, finished).
+
+Running the same command again continues an unfinished run from where it
+stopped, whatever the point: an interrupted epoch is re-run from its first
+batch; a run stopped after its last epoch only evaluates `best.keras`.
+Every file is written to a temporary name and renamed into place, so a
+kill never leaves a half-written one. While a run is active it holds a lock
+on the directory; a second run into it exits with an error naming the
+first.
 
 A directory holding a finished run, or a run with other settings, is never
-overwritten unless `--overwrite` is given (which removes only the files
-listed above).
+overwritten unless `--overwrite` is given, which deletes only the files the
+manifest lists: keras-vit never deletes a file it did not write.
 """
 
 import argparse
 import contextlib
-import json
+import math
 import os
 import shutil
 import sys
@@ -36,8 +46,8 @@ import tempfile
 import time
 
 STRATEGY_CHOICES = ("auto", "mirrored", "multiworker", "tpu", "jax-data-parallel", "jax-model-parallel")
-RUN_FILES = ("config.json", "history.csv", "best.keras", "metrics.json", "curves.png", "backup", "logs")
 
+_IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 DATASET_HELP = (
     "digits (bundled, default), tfds:NAME (TensorFlow Datasets, e.g. tfds:cifar10), "
     "or folder:PATH (PATH/train/<class>/*.png and PATH/test/..., optional PATH/val)"
@@ -58,8 +68,15 @@ def _non_negative_int(text):
     return value
 
 
-def _non_negative_float(text):
+def _finite_float(text):
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _finite_float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be a float >= 0, got {text}")
     return value
@@ -114,12 +131,15 @@ def add_arguments(parser):
     data.add_argument("--train-split", default="train[:90%]", help="tfds training split (default: train[:90%%])")
     data.add_argument("--validation-split", default="train[90%:]", help="tfds validation split (default: train[90%%:])")
     data.add_argument("--test-split", default="test", help="tfds test split (default: test)")
+    data.add_argument("--bad-images", choices=("raise", "skip"), default="raise",
+                      help="folder datasets: an unreadable image file stops the run naming it (raise), or "
+                      "is left out with a warning naming it (skip) (default: raise)")
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=_positive_int, default=100, help="training epochs (default: 100)")
     optim.add_argument("--batch-size", type=_positive_int, default=64,
                        help="batch size per replica; the global batch is this x replicas (default: 64)")
-    optim.add_argument("--learning-rate", type=float, default=1e-3,
+    optim.add_argument("--learning-rate", type=_finite_float, default=1e-3,
                        help="peak learning rate (default: 1e-3); with --scale-learning-rate, per 512 images")
     optim.add_argument("--scale-learning-rate", action="store_true",
                        help="DeiT rule: multiply the learning rate by batch size x accumulation / 512")
@@ -129,14 +149,14 @@ def add_arguments(parser):
     optim.add_argument("--min-learning-rate", type=_non_negative_float, default=1e-5,
                        help="learning rate at the end of the cosine (default: 1e-5)")
     optim.add_argument("--weight-decay", type=_non_negative_float, default=0.05, help="AdamW weight decay (default: 0.05)")
-    optim.add_argument("--clipnorm", type=float, default=None, help="clip gradients to this global norm (default: off)")
+    optim.add_argument("--clipnorm", type=_finite_float, default=None, help="clip gradients to this global norm (default: off)")
     optim.add_argument("--accumulation-steps", type=_positive_int, default=1,
                        help="average gradients over this many batches per update (default: 1)")
     optim.add_argument("--label-smoothing", type=_probability, default=0.1, help="label smoothing (default: 0.1)")
 
     aug = parser.add_argument_group("augmentation")
     aug.add_argument("--no-augment", action="store_true", help="turn every augmentation below off")
-    aug.add_argument("--crop-scale", type=float, nargs=2, default=(0.08, 1.0), metavar=("MIN", "MAX"),
+    aug.add_argument("--crop-scale", type=_finite_float, nargs=2, default=(0.08, 1.0), metavar=("MIN", "MAX"),
                      help="random resized crop area range (default: 0.08 1.0)")
     aug.add_argument("--no-crop", action="store_true", help="no random resized crop")
     aug.add_argument("--no-flip", action="store_true", help="no horizontal flips (use for digits and text)")
@@ -165,7 +185,9 @@ def add_arguments(parser):
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=0, help="seed of the data split, initialisation and augmentation (default: 0)")
     run.add_argument("--output-dir", default=None, help="where the run's files go (default: runs/<dataset>-<model>-<time>)")
-    run.add_argument("--overwrite", action="store_true", help="replace a finished run or one with other settings in --output-dir")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a finished run or one with other settings in --output-dir: deletes only "
+                     "the files that run recorded writing (never files keras-vit did not write)")
     run.add_argument("--monitor-gradients", action="store_true",
                      help="log global and per-block gradient norms each epoch")
     run.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to OUTPUT_DIR/logs")
@@ -174,10 +196,23 @@ def add_arguments(parser):
     return parser
 
 
+def _image_size(args):
+    return args.image_size or (32 if args.dataset == "digits" else 224)
+
+
 def _settings(args):
-    """The arguments that define a run (compared when resuming)."""
+    """The arguments that define a run, as `config.json` stores them and
+    resuming compares them: after a JSON round trip (tuples are lists
+    there), with defaults that depend on other flags resolved (so
+    `--image-size 32` on digits is the same run as no `--image-size`)."""
+    from keras_vit.training._run_directory import canonical
+
     ignored = {"output_dir", "overwrite", "verbose", "tpu"}
-    return {key: value for key, value in sorted(vars(args).items()) if key not in ignored}
+    settings = {key: value for key, value in sorted(vars(args).items()) if key not in ignored}
+    settings["image_size"] = _image_size(args)
+    if args.model == "custom":
+        settings["patch_size"] = args.patch_size or 4
+    return canonical(settings)
 
 
 def validate(args):
@@ -203,6 +238,8 @@ def validate(args):
         errors.append(f"--dataset must be {DATASET_HELP}; got {args.dataset!r}")
     if kind in ("tfds", "folder") and not args.dataset.split(":", 1)[1:]:
         errors.append(f"--dataset {kind}: needs a name or path after the colon")
+    if not 0 <= args.seed < 2**32:
+        errors.append(f"--seed must be in [0, 2**32 - 1], got {args.seed}")
     if args.warmup_epochs >= args.epochs:
         errors.append(f"--warmup-epochs ({args.warmup_epochs}) must be smaller than --epochs ({args.epochs})")
     patch = args.patch_size or 4
@@ -233,51 +270,49 @@ def validate(args):
             import tensorboard  # noqa: F401
         except ImportError:
             errors.append("--tensorboard needs the tensorboard package: pip install keras-vit[tensorboard]")
-    image_size = args.image_size or (32 if args.dataset == "digits" else 224)
+    image_size = _image_size(args)
     if image_size % patch:
         errors.append(f"--image-size ({image_size}) must be divisible by the patch size ({patch})")
+    if kind == "folder" and args.dataset.split(":", 1)[1:]:
+        errors += _folder_problems(args.dataset.split(":", 1)[1])
+    if args.output_dir is not None and os.path.lexists(args.output_dir) and not os.path.isdir(args.output_dir):
+        errors.append(f"--output-dir {args.output_dir} exists and is not a directory")
     return errors
 
 
-def prepare_output_dir(args):
-    """Creates or checks the output directory; returns True when resuming."""
-    path = args.output_dir
-    config_path = os.path.join(path, "config.json")
-    settings = _settings(args)
-    if os.path.isdir(path) and os.listdir(path):
-        finished = os.path.exists(os.path.join(path, "metrics.json"))
-        saved = None
-        if os.path.exists(config_path):
-            with open(config_path) as handle:
-                saved = json.load(handle)
-        if args.overwrite:
-            for name in RUN_FILES:
-                target = os.path.join(path, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
-                elif os.path.exists(target):
-                    os.remove(target)
-        elif finished:
-            raise SystemExit(
-                f"error: {path} holds a finished run (metrics.json). Choose another "
-                "--output-dir, or pass --overwrite to replace it."
-            )
-        elif saved is None:
-            raise SystemExit(
-                f"error: {path} is not empty and holds no keras-vit run (config.json). "
-                "Choose another --output-dir, or pass --overwrite (which removes only "
-                "keras-vit's own files)."
-            )
-        elif saved != settings:
-            changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-            raise SystemExit(
-                f"error: {path} holds an unfinished run with other settings ({', '.join(changed)}). "
-                "Rerun with the same flags to resume it, choose another --output-dir, or pass --overwrite."
-            )
-    os.makedirs(path, exist_ok=True)
-    with open(config_path, "w") as handle:
-        json.dump(settings, handle, indent=2)
-    return os.path.isdir(os.path.join(path, "backup"))
+def _folder_problems(root):
+    """What is missing from a `folder:` dataset (checked before any work)."""
+    if not os.path.isdir(root):
+        return [f"--dataset folder:{root}: no such directory"]
+    problems = []
+    for split in ("train", "test"):
+        folder = os.path.join(root, split)
+        if not os.path.isdir(folder):
+            problems.append(f"--dataset folder:{root} needs {folder}/<class>/<images>")
+            continue
+        classes = [e for e in os.scandir(folder) if e.is_dir()]
+        if not any(os.path.splitext(f.name)[1].lower() in _IMAGE_EXTENSIONS
+                   for c in classes for f in os.scandir(c.path) if f.is_file()):
+            problems.append(f"--dataset folder:{root}: {folder} has no class folders with images "
+                            f"({', '.join(_IMAGE_EXTENSIONS)})")
+    return problems
+
+
+def _default_output_dir(args):
+    """`runs/<dataset>-<model>-<time>`, or the newest unfinished run of the
+    same command there (so running a command again resumes it)."""
+    from keras_vit.training import _run_directory
+
+    name = args.dataset.replace(":", "-").replace("/", "_").strip("-_.")
+    prefix = f"{name}-{args.model.replace('/', '')}-"
+    unfinished = _run_directory.find_unfinished("runs", prefix, _settings(args))
+    if unfinished:
+        return unfinished
+    path = os.path.join("runs", prefix + time.strftime("%Y%m%d-%H%M%S"))
+    suffix = 1
+    while os.path.lexists(path if suffix == 1 else f"{path}-{suffix}"):
+        suffix += 1
+    return path if suffix == 1 else f"{path}-{suffix}"
 
 
 def _load_data(args, image_size, batch_size, static_shapes=False):
@@ -328,6 +363,7 @@ def _load_data(args, image_size, batch_size, static_shapes=False):
         if not os.path.isdir(folder):
             raise SystemExit(f"error: --dataset folder:{target} needs {folder}/<class>/<images>")
     val_dir = next((os.path.join(target, n) for n in ("val", "validation") if os.path.isdir(os.path.join(target, n))), None)
+    common["bad_images"] = args.bad_images
     if val_dir:
         train, class_names = data.load_image_folder(train_dir, image_size=image_size, training=True, **common)
         validation, _ = data.load_image_folder(val_dir, image_size=image_size, **common)
@@ -427,9 +463,7 @@ def run(args, callbacks=()):
     if errors:
         raise SystemExit("error: " + "; ".join(errors))
     if args.output_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = args.dataset.replace(":", "-").replace("/", "_").strip("-_.")
-        args.output_dir = os.path.join("runs", f"{name}-{args.model.replace('/', '')}-{stamp}")
+        args.output_dir = _default_output_dir(args)
     strategy, distribution, writes_files = _distribution(args)
     scratch = None
     if not writes_files:
@@ -437,8 +471,12 @@ def run(args, callbacks=()):
         # write theirs to a scratch directory that is removed at the end.
         scratch = tempfile.mkdtemp(prefix="keras-vit-worker-")
         args.output_dir = scratch
+    from keras_vit.training import make_deterministic
+
     try:
-        with _scope(strategy, distribution):
+        # Seeds and deterministic ops (switched back after the run): the
+        # same command on the same machine gives the same history.csv.
+        with _scope(strategy, distribution), make_deterministic(args.seed):
             return _train(args, start, strategy, distribution, callbacks, writes_files)
     finally:
         if scratch is not None:
@@ -454,28 +492,120 @@ def _scope(strategy, distribution):
 
 
 def _train(args, start, strategy, distribution, callbacks, writes_files=True):
-    resuming = prepare_output_dir(args)
+    from keras_vit.training._run_directory import RunDirectory, RunDirectoryError, plan_run
 
-    import keras
+    run_dir = RunDirectory(args.output_dir)
+    try:
+        run_dir.open()
+        plan = plan_run(run_dir, _settings(args), args.overwrite)
+        return _execute(args, run_dir, plan, start, strategy, distribution, callbacks, writes_files)
+    except RunDirectoryError as error:
+        raise SystemExit(f"error: {error}") from None
+    finally:
+        run_dir.close()
 
-    from keras_vit import distribute, training
-    from keras_vit.training.history import plot_history, read_history, write_history
 
-    keras.utils.set_random_seed(args.seed)
-    image_size = args.image_size or (32 if args.dataset == "digits" else 224)
-    image_size = (image_size, image_size)
+def _prepare(args, strategy, distribution, evaluate_only):
+    """Loads the data and builds the model (nothing is written yet); a bad
+    input becomes a one-line error."""
+    from keras_vit import distribute
+
+    image_size = (_image_size(args), _image_size(args))
     replicas = distribute.replicas(strategy or distribution)
     global_batch = args.batch_size * replicas
     on_tpu = strategy is not None and "TPU" in type(strategy).__name__
-    (train, validation, test), num_classes = _load_data(args, image_size, global_batch, static_shapes=on_tpu)
-    model = _build_model(args, image_size, num_classes)
-
+    try:
+        datasets, num_classes = _load_data(args, image_size, global_batch, static_shapes=on_tpu)
+        model = None if evaluate_only else _build_model(args, image_size, num_classes)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
     # Full batches only (drop_remainder in training), so the count is exact.
-    steps_per_epoch = int(train.cardinality())
+    steps_per_epoch = int(datasets[0].cardinality())
     if steps_per_epoch == 0:
         raise SystemExit(f"error: the global batch {global_batch} exceeds the number of training images")
     if steps_per_epoch < 0:
         raise SystemExit("error: the training set's size is unknown (infinite or unknown cardinality)")
+    return dict(datasets=datasets, model=model, image_size=image_size, replicas=replicas,
+                global_batch=global_batch, steps_per_epoch=steps_per_epoch)
+
+
+def _execute(args, run_dir, plan, start, strategy, distribution, callbacks, writes_files):
+    import keras
+
+    from keras_vit.training.history import plot_history, read_history
+
+    keras.utils.set_random_seed(args.seed)
+    setup = _prepare(args, strategy, distribution, evaluate_only=plan.action == "evaluate")
+    # Everything is checked: only now is anything deleted or written.
+    if plan.action == "fresh":
+        if plan.manifest is not None:
+            removed, kept = run_dir.remove_owned(plan.manifest)
+            print(f"--overwrite: deleted {len(removed)} file(s) of the previous run in {run_dir.display}"
+                  + (f"; kept (not written by keras-vit): {', '.join(kept)}" if kept else ""))
+        run_dir.start()
+        run_dir.write_json("config.json", _settings(args))
+    else:
+        run_dir.adopt(plan.manifest)
+    if run_dir.state == "training":
+        _fit(args, run_dir, setup, callbacks)
+    else:
+        print(f"{run_dir.display}: training is complete; evaluating best.keras.")
+    _drop_backup(run_dir)
+
+    summary = run_dir.manifest["summary"]
+    best_path = run_dir.join("best.keras")
+    if not os.path.isfile(best_path):
+        raise SystemExit(f"error: {best_path} is missing; the run cannot be evaluated. Pass --overwrite to start over.")
+    best = keras.models.load_model(best_path)
+    test_loss, test_accuracy = best.evaluate(setup["datasets"][2], verbose=0)
+    history = read_history(run_dir.join("history.csv"))
+    val = history.get("val_accuracy", [])
+    from keras_vit.training._run_checkpoint import steady_throughput
+
+    metrics = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "best_val_accuracy": max(val) if val else None,
+        "best_epoch": (history["epoch"][val.index(max(val))] + 1) if val else None,
+        "epochs": len(history.get("epoch", [])),
+        "images_per_second": steady_throughput(summary["throughput"]),
+        "images_per_second_per_epoch": [e["images_per_second"] for e in summary["throughput"]],
+        "training_seconds": summary["seconds"],
+        "wall_time_seconds": time.perf_counter() - start,
+        "parameters": best.count_params(),
+        "model": args.model,
+        "dataset": args.dataset,
+        "precision": args.precision,
+        "backend": keras.backend.backend(),
+        "replicas": setup["replicas"],
+        "global_batch_size": setup["global_batch"],
+    }
+    run_dir.write_json("metrics.json", metrics)
+    run_dir.record("curves.png")
+    plotted = plot_history(history, run_dir.join("curves.png"))
+    run_dir.set_state("finished")
+    rate = metrics["images_per_second"]
+    print(f"test accuracy: {metrics['test_accuracy']:.4f} (best validation epoch {metrics['best_epoch']})")
+    print(f"training throughput: {rate:.0f} images/s" if rate else "training throughput: n/a (no timed epoch)")
+    print(f"wall time: {metrics['wall_time_seconds']:.1f} s (training {metrics['training_seconds']:.1f} s)")
+    if writes_files:
+        print(f"files: {run_dir.display}/ history.csv, best.keras, metrics.json"
+              + (", curves.png" if plotted else " (no matplotlib: no curves.png)"))
+    else:
+        print("files: written by the chief (this worker's copies are discarded)")
+    return metrics
+
+
+def _fit(args, run_dir, setup, callbacks):
+    """The training phase: compile, resume from the last commit, fit; then
+    records the phase as done and deletes the backup."""
+    import keras
+
+    from keras_vit import training
+    from keras_vit.training._run_checkpoint import RunCheckpoint
+
+    model, steps_per_epoch, global_batch = setup["model"], setup["steps_per_epoch"], setup["global_batch"]
+    train, validation, _ = setup["datasets"]
     effective_batch = global_batch * args.accumulation_steps
     peak = args.learning_rate * (effective_batch / 512 if args.scale_learning_rate else 1.0)
     schedule = training.WarmupCosine(
@@ -496,87 +626,47 @@ def _train(args, start, strategy, distribution, callbacks, writes_files=True):
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         steps_per_execution=args.steps_per_execution,
     )
+    image_size = setup["image_size"]
     print(
         f"keras-vit train: {args.model} ({model.count_params():,} parameters) on {args.dataset} "
         f"{image_size[0]}x{image_size[1]}, {args.epochs} epochs x {steps_per_epoch} steps, batch "
-        f"{global_batch} ({args.batch_size} x {replicas} replicas), peak lr {peak:.3g}, {args.precision}, "
+        f"{global_batch} ({args.batch_size} x {setup['replicas']} replicas), peak lr {peak:.3g}, {args.precision}, "
         f"backend {keras.backend.backend()}, "
         f"output {args.output_dir}"
     )
-
-    out = args.output_dir
-    history_path = os.path.join(out, "history.csv")
-    best_path = os.path.join(out, "best.keras")
-    checkpoint = keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True)
-    if resuming:
-        metadata = os.path.join(out, "backup", "training_metadata.json")
-        done = 0
-        if os.path.exists(metadata):  # absent if the first backup itself was cut short
-            with open(metadata) as handle:
-                done = json.load(handle)["epoch"]
-        previous = read_history(history_path)
-        accuracies = [a for e, a in zip(previous.get("epoch", []), previous.get("val_accuracy", [])) if e < done]
-        if accuracies:
-            checkpoint.best = max(accuracies)  # the best model so far is not replaced by a worse one
-        print(f"Resuming {out} at epoch {done + 1}.")
-    elif os.path.exists(history_path):
-        os.remove(history_path)
-    meter = training.ThroughputMeter(global_batch)
-    fit_callbacks = [training.WarmupCosineScheduler(schedule, steps_per_epoch=steps_per_epoch), meter]
+    checkpoint = RunCheckpoint(run_dir, monitor="val_accuracy", watch_tensorboard=args.tensorboard)
+    done = checkpoint.epochs_done
+    if done >= args.epochs:
+        print(f"{run_dir.display}: all {args.epochs} epochs are done.")
+    elif done:
+        print(f"Resuming {run_dir.display} at epoch {done + 1}.")
+    fit_callbacks = [training.WarmupCosineScheduler(schedule, steps_per_epoch=steps_per_epoch),
+                     training.ThroughputMeter(global_batch)]
     if args.monitor_gradients:
         probe = next(iter(validation))
         fit_callbacks.append(training.GradientNormMonitor(probe_data=(probe[0].numpy(), probe[1].numpy())))
-    fit_callbacks += [
-        checkpoint,
-        keras.callbacks.CSVLogger(history_path, append=True),
-        keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
-    ]
     if args.tensorboard:
-        fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
+        fit_callbacks.append(keras.callbacks.TensorBoard(run_dir.join("logs")))
+    fit_callbacks.append(checkpoint)
     fit_callbacks += list(callbacks)
-    model.fit(
-        train,
-        validation_data=validation,
-        epochs=args.epochs,
-        callbacks=fit_callbacks,
-        shuffle=False,  # the dataset shuffles itself
-        verbose=args.verbose,
-    )
+    if done < args.epochs:
+        model.fit(
+            train,
+            validation_data=validation,
+            epochs=args.epochs,
+            initial_epoch=done,
+            callbacks=fit_callbacks,
+            shuffle=False,  # the dataset shuffles itself
+            verbose=args.verbose,
+        )
+    state = checkpoint.state
+    run_dir.set_state("trained", summary={"throughput": state["throughput"], "seconds": state["seconds"]})
 
-    history = read_history(history_path)
-    write_history(history, history_path)  # one row per epoch, even after a resume
-    best = keras.models.load_model(best_path)
-    test_loss, test_accuracy = best.evaluate(test, verbose=0)
-    val = history.get("val_accuracy", [])
-    metrics = {
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "best_val_accuracy": max(val) if val else None,
-        "best_epoch": (history["epoch"][val.index(max(val))] + 1) if val else None,
-        "epochs": len(history.get("epoch", [])),
-        "images_per_second": meter.steady_images_per_second(),
-        "wall_time_seconds": time.perf_counter() - start,
-        "parameters": model.count_params(),
-        "model": args.model,
-        "dataset": args.dataset,
-        "precision": args.precision,
-        "backend": keras.backend.backend(),
-        "replicas": replicas,
-        "global_batch_size": global_batch,
-    }
-    with open(os.path.join(out, "metrics.json"), "w") as handle:
-        json.dump(metrics, handle, indent=2)
-    plotted = plot_history(history, os.path.join(out, "curves.png"))
-    rate = metrics["images_per_second"]
-    print(f"test accuracy: {metrics['test_accuracy']:.4f} (best validation epoch {metrics['best_epoch']})")
-    print(f"training throughput: {rate:.0f} images/s" if rate else "training throughput: n/a (resumed in its last epoch)")
-    print(f"wall time: {metrics['wall_time_seconds']:.1f} s")
-    if writes_files:
-        print(f"files: {out}/ history.csv, best.keras, metrics.json"
-              + (", curves.png" if plotted else " (no matplotlib: no curves.png)"))
-    else:
-        print("files: written by the chief (this worker's copies are discarded)")
-    return metrics
+
+def _drop_backup(run_dir):
+    """Deletes the backup once the training phase is recorded as done."""
+    run_dir.remove(*[name for name in run_dir.manifest["files"] if name.startswith("backup/")])
+    run_dir.remove_empty_dirs("backup")
 
 
 def parse_args(argv=None):
@@ -587,10 +677,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def run_command(args):
+    """Runs `keras-vit train` for parsed flags; returns the exit status
+    (130 after Ctrl-C, with how to resume)."""
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run the same command again to resume the run in {args.output_dir}.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
 def main(argv=None):
     """Entry point of `python -m keras_vit.train`."""
-    run(parse_args(argv))
-    return 0
+    return run_command(parse_args(argv))
 
 
 if __name__ == "__main__":

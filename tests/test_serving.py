@@ -158,14 +158,15 @@ def test_overwrite_replaces_only_a_saved_model(tmp_path, trained):
         serving.export_model(model, folder, format="saved_model", overwrite=True)
     assert os.listdir(folder) == ["notes.txt"]
 
-    # An older export (what makes a directory a SavedModel is its saved_model.pb).
-    old = tmp_path / "saved_model"
+    # An older export (what makes a directory a SavedModel is its saved_model.pb),
+    # named as export_model names the old export it moves aside.
+    old = tmp_path / "replaced"
     old.mkdir()
     (old / "saved_model.pb").write_bytes(b"old graph")
     (old / "stale.txt").write_text("from the last export")
     serving.export_model(model, old, format="saved_model", overwrite=True)
     assert "stale.txt" not in os.listdir(old)
-    assert sorted(os.listdir(tmp_path)) == ["exports", "saved_model"]
+    assert sorted(os.listdir(tmp_path)) == ["exports", "replaced"]
     np.testing.assert_allclose(serving.load_exported(old, "saved_model")(images), expected, rtol=0, atol=ATOL)
 
 
@@ -197,6 +198,10 @@ def test_bad_arguments_raise_before_writing(tmp_path, trained):
         serving.export_model(model, tmp_path / "m.onnx", format="onnx", batch_size=0)
     with pytest.raises(ValueError, match="`batch_size` must be None for format='keras'"):
         serving.export_model(model, tmp_path / "m.keras", batch_size=2)
+    with pytest.raises(TypeError, match="`overwrite` must be True or False"):
+        serving.export_model(model, tmp_path / "m.keras", overwrite="no")
+    with pytest.raises(TypeError, match="`verbose` must be True or False"):
+        serving.export_model(model, tmp_path / "m.keras", verbose="yes")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         serving.export_model(model, tmp_path / "missing" / "m.keras")
     with pytest.raises(TypeError, match="keras.Model"):
@@ -217,3 +222,69 @@ def test_litert_interpreter_falls_back_to_tensorflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     assert serving._litert_interpreter() is tf.lite.Interpreter
+
+
+def _dead_pid():
+    """The id of a process that has exited (and been reaped)."""
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_scratch_folders_of_dead_processes_are_removed(tmp_path, trained, monkeypatch):
+    from keras_vit import _files
+
+    dead, live = _dead_pid(), os.getpid()
+    # Left by an export killed mid-write: its process is gone.
+    stale = tmp_path / f".keras_vit-export-{dead}-old.keras.abcd1234"
+    stale.mkdir()
+    (stale / "old.keras").write_bytes(b"half an export")
+    kept = [
+        f".keras_vit-export-{live}-other.keras.efgh5678",  # an export running now
+        ".keras_vit-export-x1y2z3w4",  # no pid in the name (an older keras_vit)
+        ".keras_vit-export-notes",  # not keras_vit's pattern
+        f".keras_vit-tmp-{dead}-other.npz.ijkl9012",  # another kind
+        "results.keras",
+    ]
+    for name in kept[:3]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "inside").write_bytes(b"keep")
+    for name in kept[3:]:
+        (tmp_path / name).write_bytes(b"keep")
+
+    staged = []
+    real_fsync_tree = _files.fsync_tree
+    monkeypatch.setattr(_files, "fsync_tree", lambda path: staged.append(path) or real_fsync_tree(path))
+    serving.export_model(trained[0], tmp_path / "model.keras")
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["model.keras"])
+    for name in kept[:3]:
+        assert (tmp_path / name / "inside").read_bytes() == b"keep"
+    # This export's own scratch folder carried this process's id (and is gone).
+    assert len(staged) == 1
+    scratch = os.path.dirname(os.path.dirname(staged[0]))
+    assert os.path.dirname(scratch) == str(tmp_path)
+    assert os.path.basename(scratch).startswith(f".keras_vit-export-{live}-model.keras.")
+
+
+def test_an_old_saved_model_caught_mid_swap_is_put_back(tmp_path, trained):
+    # A kill between moving the old SavedModel aside and moving the new one
+    # in leaves the old one in the scratch folder: the next export restores it.
+    dead = _dead_pid()
+    mid_swap = tmp_path / f".keras_vit-export-{dead}-saved_model.abcd1234"
+    (mid_swap / "replaced").mkdir(parents=True)
+    (mid_swap / "replaced" / "saved_model.pb").write_bytes(b"old graph")
+    (mid_swap / "staged" / "saved_model").mkdir(parents=True)
+    (mid_swap / "staged" / "saved_model" / "saved_model.pb").write_bytes(b"new graph")
+    # A kill after the swap: the replaced export was meant to go.
+    after_swap = tmp_path / f".keras_vit-export-{dead}-done.abcd1234"
+    (after_swap / "replaced").mkdir(parents=True)
+    (after_swap / "replaced" / "saved_model.pb").write_bytes(b"older graph")
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "saved_model.pb").write_bytes(b"newer graph")
+
+    serving.export_model(trained[0], tmp_path / "model.keras")
+    assert sorted(os.listdir(tmp_path)) == ["done", "model.keras", "saved_model"]
+    assert (tmp_path / "saved_model" / "saved_model.pb").read_bytes() == b"old graph"
+    assert (tmp_path / "done" / "saved_model.pb").read_bytes() == b"newer graph"

@@ -38,6 +38,14 @@ def image_augmentation(
       on a batch, RandAugment draws one choice of operations per batch);
     - usable on dicts `{"images": ..., "labels": ...}` (labels pass through).
 
+    Reproducibility: every random stage (Keras's layers and keras_vit's)
+    draws its seeds from a stateful `keras.random.SeedGenerator`. Called on
+    its own or in a model that is fine, but in your own
+    `dataset.map(augment, num_parallel_calls=...)` the parallel calls share
+    that generator in thread order, so a seeded pipeline gives other images
+    on every run. `keras_vit.data.make_dataset` avoids this: there each
+    image gets its own stateless seeds (see its docstring).
+
     Batch-level label mixing (MixUp/CutMix) needs the labels and is the
     separate `MixUpCutMix` layer. Other Keras or keras-cv layers can be added
     by building your own `keras.layers.Pipeline([...])` from

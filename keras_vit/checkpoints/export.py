@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from keras_vit import _files
+from keras_vit._validation import check_bool
 from keras_vit.checkpoints import google, timm
 from keras_vit.checkpoints.safetensors_io import write_safetensors
 
@@ -34,12 +36,21 @@ def export_weights(model, path, format="timm", overwrite=False):
 
     Both load back here with `keras_vit.checkpoints.load_weights`.
 
+    The file is written to a temporary sibling (`.keras_vit-tmp-<pid>-...`),
+    flushed to disk and renamed onto `path` only once complete, so a crash
+    or kill mid-write leaves any existing file at `path` as it was. Such
+    temporaries left by a killed process are removed by the next call
+    writing to the same directory.
+
     Args:
         model: a `keras_vit.VisionTransformer`.
         path: str or path-like. Destination file.
         format: `"timm"` or `"google"`.
         overwrite: bool. Replace an existing file; otherwise an existing
             file is an error (nothing you saved is lost).
+
+    Returns:
+        None.
 
     Example:
     >>> import os, tempfile
@@ -58,16 +69,22 @@ def export_weights(model, path, format="timm", overwrite=False):
         raise TypeError(f"`model` must be a keras_vit VisionTransformer. Received: {type(model).__name__}")
     if format not in EXPORT_FORMATS:
         raise ValueError(f"`format` must be one of {EXPORT_FORMATS}. Received: format={format!r}")
+    overwrite = check_bool("overwrite", overwrite)
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory; `path` must name a file.")
     weights = model_weights(model)
+    _files.remove_stale(os.path.dirname(os.path.abspath(path)))
     if format == "timm":
         tensors = timm.from_keras(weights)
-        write_safetensors(path, tensors, metadata={"format": "pt"})
+        with _files.atomic_path(path, overwrite=overwrite) as staged:
+            write_safetensors(staged, tensors, metadata={"format": "pt"})
         return
     arrays = google.from_keras(weights)
     # np.savez appends ".npz" to names without it; write through a handle so
     # the file lands exactly at `path`.
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    with _files.atomic_path(path, overwrite=overwrite) as staged:
+        with open(staged, "wb") as handle:
+            np.savez(handle, **arrays)

@@ -4,9 +4,16 @@ The container is told by its first bytes, never by the file name: a zip
 (`PK`) holding `.npy` members is an `.npz`, one holding `model.weights.h5`
 a `.keras` archive; `\\x89HDF` starts an HDF5 file; a little-endian length
 followed by a JSON object is a `.safetensors` file. The layout is then told
-by the keys. Nothing is unpickled: `.npz` files are read with
-`allow_pickle=False`, and pickle-based PyTorch files (`.pth`, `.bin`) are
-refused with a hint.
+by the keys. Nothing is unpickled: `.npz` members holding Python objects
+are refused, and pickle-based PyTorch files (`.pth`, `.bin`) are refused
+with a hint.
+
+Opening a file reads its headers only (zip directory and `.npy` headers,
+the safetensors JSON header, HDF5 metadata): every array's shape and dtype
+is known before any data is read, and an array is read when it is
+accessed. A huge array the model does not need therefore costs nothing,
+and the loader refuses an array larger than the weight it is meant for
+before reading it. Anything malformed raises a ValueError naming the file.
 """
 
 import pathlib
@@ -14,12 +21,16 @@ import zipfile
 
 import numpy as np
 
-from keras_vit.checkpoints import google, keras_h5, timm
-from keras_vit.checkpoints.safetensors_io import bfloat16_bits_to_float32, read_safetensors
+from keras_vit.checkpoints import google, keras_h5, layout, timm
+from keras_vit.checkpoints.safetensors_io import bfloat16_bits_to_float32, open_safetensors, read_into
 
 # Layout names, as reported by `sniff_format` and `LoadReport.format`.
 FORMATS = ("google", "big_vision", "timm", "keras")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 
 
 def _container(path):
@@ -28,9 +39,10 @@ def _container(path):
     if head.startswith(_HDF5_MAGIC):
         return "hdf5"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-        if "model.weights.h5" in names:
+        with layout.file_errors(path, "it starts like a zip archive but cannot be read as one"):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        if keras_h5.ARCHIVE_MEMBER in names:
             return "keras_archive"
         if any(n.endswith("data.pkl") for n in names):
             return "torch_pickle"
@@ -44,44 +56,105 @@ def _container(path):
     return "unknown"
 
 
-def _read_npz(path):
-    arrays = {}
-    with np.load(path, allow_pickle=False) as data:
-        for key in data.files:
-            try:
-                array = data[key]
-            except ValueError:
+def _npy_header(handle, path, key):
+    """`(shape, fortran_order, dtype)` from the `.npy` header at the start of
+    `handle` (an open zip member), leaving it at the first data byte."""
+    with layout.file_errors(path, f"cannot read the .npy header of member {key + '.npy'!r}"):
+        version = np.lib.format.read_magic(handle)
+        if version not in _NPY_HEADER_READERS:
+            raise ValueError(f".npy format version {version} is not supported (1.0 and 2.0 are)")
+        shape, fortran_order, dtype = _NPY_HEADER_READERS[version](handle)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{path}: array {key!r} has a negative dimension in its shape {shape}.")
+    if dtype.hasobject:
+        raise ValueError(
+            f"{path}: array {key!r} holds Python objects; keras_vit never unpickles "
+            "(allow_pickle=False)."
+        )
+    if dtype.subdtype is not None or dtype.itemsize == 0:
+        raise ValueError(f"{path}: array {key!r} has dtype {dtype}, which holds no plain array.")
+    return tuple(shape), fortran_order, dtype
+
+
+def _npz_member_key(member):
+    return member.filename[: -len(".npy")]
+
+
+def _open_npz(path):
+    """Opens an `.npz` file: reads its zip directory and each member's `.npy`
+    header (shape, dtype) and checks that each member holds exactly the
+    bytes its header declares; arrays are read on access."""
+    infos, members = {}, {}
+    with layout.file_errors(path, "cannot read it as a zip archive"):
+        archive = zipfile.ZipFile(path)
+    with archive:
+        for member in archive.infolist():
+            key = _npz_member_key(member)
+            if key in members:
+                raise ValueError(f"{path}: the zip archive holds two members named {member.filename!r}.")
+            with layout.file_errors(path, f"cannot open member {member.filename!r}"):
+                handle = archive.open(member)
+            with handle:
+                shape, fortran_order, dtype = _npy_header(handle, path, key)
+                start = handle.tell()
+            needed = start + int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if needed != member.file_size:
                 raise ValueError(
-                    f"{path}: array {key!r} holds Python objects; keras_vit never unpickles "
-                    "(allow_pickle=False)."
-                ) from None
-            if array.dtype.kind == "V" and array.dtype.itemsize == 2:
-                array = bfloat16_bits_to_float32(array.view("<u2"))  # bfloat16 saved by JAX
-            arrays[key] = array
-    return arrays
+                    f"{path}: member {member.filename!r} declares an array of shape {shape} and "
+                    f"dtype {dtype} ({needed - start} bytes) but holds {member.file_size - start} "
+                    "bytes of data: it is truncated or corrupt."
+                )
+            bfloat16 = dtype.kind == "V" and dtype.itemsize == 2 and dtype.names is None
+            # bfloat16 saved by JAX (raw 2-byte records) is read as float32.
+            infos[key] = layout.ArrayInfo(shape, np.dtype("float32") if bfloat16 else dtype)
+            members[key] = (member.filename, shape, fortran_order, dtype, bfloat16)
+
+    def read(key):
+        name, shape, fortran_order, dtype, bfloat16 = members[key]
+        with layout.file_errors(path, f"cannot read member {name!r}"):
+            with zipfile.ZipFile(path) as archive, archive.open(name) as handle:
+                if _npy_header(handle, path, key) != (shape, fortran_order, dtype):
+                    raise ValueError(f"{path}: member {name!r} changed since the file was opened.")
+                stored = shape[::-1] if fortran_order else shape
+                array = read_into(handle, np.empty(stored, dtype), f"{path}: array {key!r}")
+                if handle.read(1):
+                    raise ValueError(f"{path}: member {name!r} holds more bytes than its header declares.")
+        if fortran_order:
+            array = array.T
+        if bfloat16:
+            array = bfloat16_bits_to_float32(array.view("<u2"))
+        return array
+
+    return layout.LazyArrays(path, infos, read)
 
 
 def read_checkpoint(path):
     """Reads a checkpoint file and tells its layout.
 
+    Only headers are read here; the arrays are read one by one when
+    accessed, so this is cheap even for a large file.
+
     Args:
         path: str or path-like.
 
     Returns:
-        `(layout, arrays)`: one of `FORMATS` and a dict of NumPy arrays
-        under the file's own keys.
+        `(layout, arrays)`: one of `FORMATS` and a read-only mapping that
+        behaves like a dict of NumPy arrays under the file's own keys
+        (a `LazyArrays`: `arrays.info(key)` gives an array's shape and
+        dtype without reading it; `arrays[key]` reads it).
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if the contents are not a supported checkpoint, saying
-            what was found.
+        ValueError: if the contents are not a supported checkpoint, or the
+            file is truncated or malformed, naming the file and saying what
+            was found.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {str(path)!r}.")
     container = _container(path)
     if container == "npz":
-        arrays = _read_npz(path)
+        arrays = _open_npz(path)
         prefix = google.detect_prefix(arrays)
         if prefix is None:
             raise ValueError(
@@ -90,7 +163,7 @@ def read_checkpoint(path):
             )
         return ("big_vision" if google.is_big_vision(arrays, prefix) else "google"), arrays
     if container == "safetensors":
-        arrays, _ = read_safetensors(path)
+        arrays, _ = open_safetensors(path)
         if timm.looks_like_timm(arrays):
             return "timm", arrays
         hint = ""
@@ -136,10 +209,16 @@ def sniff_format(path):
     return read_checkpoint(path)[0]
 
 
-def to_keras_layout(layout_name, arrays, num_heads, grid_hint=None, description="The checkpoint"):
-    """Dispatches to the layout's converter; returns `(weights, source)`."""
+def to_keras_layout(layout_name, arrays, num_heads, grid_hint=None, description="The checkpoint",
+                    expected=None):
+    """Dispatches to the layout's converter; returns `(weights, source)`.
+
+    `expected` (keras_vit variable path -> shape of the target model) makes
+    the converter check each array's declared size before reading it (see
+    `layout.KeySource`).
+    """
     if layout_name in ("google", "big_vision"):
-        return google.to_keras(arrays, description)
+        return google.to_keras(arrays, description, expected)
     if layout_name == "timm":
-        return timm.to_keras(arrays, num_heads, grid_hint, description)
-    return keras_h5.to_keras(arrays, description)
+        return timm.to_keras(arrays, num_heads, grid_hint, description, expected)
+    return keras_h5.to_keras(arrays, description, expected)

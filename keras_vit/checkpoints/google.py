@@ -47,12 +47,15 @@ def is_big_vision(keys, prefix):
     )
 
 
-def to_keras(arrays, description="The checkpoint"):
+def to_keras(arrays, description="The checkpoint", expected=None):
     """Converts Google/big_vision arrays to keras_vit's layout.
 
     Args:
-        arrays: dict name -> array, as read from the `.npz`.
+        arrays: mapping name -> array, as read from the `.npz`.
         description: str naming the file in error messages.
+        expected: optional dict keras_vit variable path -> shape of the
+            model being loaded: each array's declared size is checked
+            against it before the array is read (`layout.KeySource`).
 
     Returns:
         `(weights, source)`: a dict keyed by keras_vit variable paths and the
@@ -68,7 +71,7 @@ def to_keras(arrays, description="The checkpoint"):
     if prefix is None:
         raise ValueError(f"{description} is not in the Google ViT layout: no 'embedding/kernel'.")
     big_vision = is_big_vision(keys, prefix)
-    source = layout.KeySource(arrays, description)
+    source = layout.KeySource(arrays, description, expected)
     p = prefix
     if f"{p}cls" not in keys:
         raise ValueError(
@@ -79,57 +82,77 @@ def to_keras(arrays, description="The checkpoint"):
     if any(k.startswith(f"{p}MAPHead_0/") for k in keys):
         raise ValueError(f"{description} has a MAP head ('{p}MAPHead_0/...'), which keras_vit does not build.")
     weights = layout.AssignOnce()
-    weights[layout.PATCH_KERNEL] = source.take(f"{p}embedding/kernel")
-    weights[layout.PATCH_BIAS] = source.take(f"{p}embedding/bias")
-    weights[layout.CLASS_TOKEN] = source.take(f"{p}cls")
+    weights[layout.PATCH_KERNEL] = source.take(f"{p}embedding/kernel", layout.PATCH_KERNEL)
+    weights[layout.PATCH_BIAS] = source.take(f"{p}embedding/bias", layout.PATCH_BIAS)
+    weights[layout.CLASS_TOKEN] = source.take(f"{p}cls", layout.CLASS_TOKEN)
     if big_vision and f"{p}pos_embedding" in keys:
-        grid = source.take(f"{p}pos_embedding")
+        grid = source.take(f"{p}pos_embedding", layout.POSITION_EMBEDDING, ndim=(2, 3))
         if grid.ndim == 2:
             grid = grid[None]
         # The class token got no position embedding: its slot is zero.
         class_slot = np.zeros_like(grid[:, :1])
         weights[layout.POSITION_EMBEDDING] = np.concatenate([class_slot, grid], axis=1)
     else:
-        weights[layout.POSITION_EMBEDDING] = source.take(f"{p}Transformer/posembed_input/pos_embedding")
+        weights[layout.POSITION_EMBEDDING] = source.take(
+            f"{p}Transformer/posembed_input/pos_embedding", layout.POSITION_EMBEDDING
+        )
     attention, norm_2, mlp = (0, 1, 0) if big_vision else (1, 2, 3)
     scanned = f"{p}Transformer/encoderblock/LayerNorm_0/scale" in keys
     if scanned:
-        depth = np.shape(arrays[f"{p}Transformer/encoderblock/LayerNorm_0/scale"])[0]
+        # The depth is the leading axis of every scanned array (from the
+        # header: nothing is read yet).
+        shape = source.info(f"{p}Transformer/encoderblock/LayerNorm_0/scale").shape
+        if len(shape) != 2:
+            raise ValueError(
+                f"{description}: scanned array '{p}Transformer/encoderblock/LayerNorm_0/scale' "
+                f"has shape {tuple(shape)}; expected (depth, width)."
+            )
+        depth = shape[0]
     else:
         depth = 0
         while f"{p}Transformer/encoderblock_{depth}/LayerNorm_0/scale" in keys:
             depth += 1
     scanned_cache = {}
 
-    def block_array(index, name):
+    def block_array(index, name, ours):
         if not scanned:
-            return source.take(f"{p}Transformer/encoderblock_{index}/{name}")
+            return source.take(f"{p}Transformer/encoderblock_{index}/{name}", layout.block_prefix(index) + ours)
         key = f"{p}Transformer/encoderblock/{name}"
         if key not in scanned_cache:
-            scanned_cache[key] = source.take(key)
+            if tuple(source.info(key).shape[:1]) != (depth,):
+                raise ValueError(
+                    f"{description}: scanned array {key!r} has shape {tuple(source.info(key).shape)}; "
+                    f"its leading axis must be the depth, {depth}."
+                )
+            # One array holds this weight of every block: its size is
+            # checked against all of them together.
+            targets = [layout.block_prefix(i) + ours for i in range(depth)]
+            scanned_cache[key] = source.take(key, *targets)
         return scanned_cache[key][index]
 
     for index in range(depth):
         b = layout.block_prefix(index)
         mha = f"MultiHeadDotProductAttention_{attention}"
         for ours, theirs in (("layer_norm_1", "LayerNorm_0"), ("layer_norm_2", f"LayerNorm_{norm_2}")):
-            weights[f"{b}{ours}/gamma"] = block_array(index, f"{theirs}/scale")
-            weights[f"{b}{ours}/beta"] = block_array(index, f"{theirs}/bias")
+            weights[f"{b}{ours}/gamma"] = block_array(index, f"{theirs}/scale", f"{ours}/gamma")
+            weights[f"{b}{ours}/beta"] = block_array(index, f"{theirs}/bias", f"{ours}/beta")
         for theirs, ours in _PROJECTIONS.items():
-            weights[f"{b}attention/{ours}/kernel"] = block_array(index, f"{mha}/{theirs}/kernel")
+            kernel = f"attention/{ours}/kernel"
+            weights[b + kernel] = block_array(index, f"{mha}/{theirs}/kernel", kernel)
             bias_name = f"{mha}/{theirs}/bias"
             present = (f"{p}Transformer/encoderblock/{bias_name}" if scanned
                        else f"{p}Transformer/encoderblock_{index}/{bias_name}") in keys
             if present:
-                weights[f"{b}attention/{ours}/bias"] = block_array(index, bias_name)
+                weights[f"{b}attention/{ours}/bias"] = block_array(index, bias_name, f"attention/{ours}/bias")
         for dense in (0, 1):
-            weights[f"{b}mlp/dense_{dense + 1}/kernel"] = block_array(index, f"MlpBlock_{mlp}/Dense_{dense}/kernel")
-            weights[f"{b}mlp/dense_{dense + 1}/bias"] = block_array(index, f"MlpBlock_{mlp}/Dense_{dense}/bias")
-    weights[layout.NORM_SCALE] = source.take(f"{p}Transformer/encoder_norm/scale")
-    weights[layout.NORM_BIAS] = source.take(f"{p}Transformer/encoder_norm/bias")
+            for kind in ("kernel", "bias"):
+                ours = f"mlp/dense_{dense + 1}/{kind}"
+                weights[b + ours] = block_array(index, f"MlpBlock_{mlp}/Dense_{dense}/{kind}", ours)
+    weights[layout.NORM_SCALE] = source.take(f"{p}Transformer/encoder_norm/scale", layout.NORM_SCALE)
+    weights[layout.NORM_BIAS] = source.take(f"{p}Transformer/encoder_norm/bias", layout.NORM_BIAS)
     if f"{p}head/kernel" in keys and f"{p}pre_logits/kernel" not in keys:
-        weights[layout.HEAD_KERNEL] = source.take(f"{p}head/kernel")
-        weights[layout.HEAD_BIAS] = source.take(f"{p}head/bias")
+        weights[layout.HEAD_KERNEL] = source.take(f"{p}head/kernel", layout.HEAD_KERNEL, ndim=2)
+        weights[layout.HEAD_BIAS] = source.take(f"{p}head/bias", layout.HEAD_BIAS)
     # With `pre_logits` (a tanh Dense the original ImageNet-21k models put
     # before the head) the head expects that layer's output; keras_vit does
     # not build it, so head and pre_logits stay unused and the loader skips

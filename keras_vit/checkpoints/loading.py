@@ -1,30 +1,34 @@
 """Loading a checkpoint into a `VisionTransformer`, strictly."""
 
+import collections.abc
 import dataclasses
 import os
 
 import numpy as np
 
+from keras_vit._validation import check_bool
 from keras_vit.checkpoints import layout
 from keras_vit.checkpoints.formats import read_checkpoint, to_keras_layout
-from keras_vit.checkpoints.presets import PRESETS, fetch_preset
+from keras_vit.checkpoints.presets import PRESETS, cache_directory, fetch_preset
 from keras_vit.layers.position_embedding import resample_position_embedding
 
 
 @dataclasses.dataclass
 class Checkpoint:
-    """A checkpoint read into memory: its layout and its arrays.
+    """A checkpoint file, opened: its layout and its arrays.
 
     Attributes:
         path: str. Where it was read from.
         format: str. One of `keras_vit.checkpoints.FORMATS`.
-        arrays: dict. The file's arrays under its own keys.
+        arrays: mapping. The file's arrays under its own keys; from
+            `resolve_checkpoint`, a read-only mapping that reads each array
+            from the file when it is accessed (a dict works too).
         preset: `Preset` or None. The preset it was fetched for.
     """
 
     path: str
     format: str
-    arrays: dict
+    arrays: collections.abc.Mapping
     preset: object = None
 
 
@@ -62,11 +66,24 @@ class LoadReport:
         return text + "."
 
 
+def _cache_hint(path):
+    return (f" The file is the cached download {path}; delete it and the next call downloads "
+            "it again.")
+
+
 def resolve_checkpoint(weights, local_dir=None):
     """Reads `weights` (a preset name, a file path or a `Checkpoint`).
 
+    Only the file's headers are read (every array's key, shape and dtype);
+    the arrays themselves are read by `load_weights`, one at a time.
+
     Returns:
         A `Checkpoint`.
+
+    Raises:
+        ValueError: for a file that is not a readable checkpoint, naming it;
+            for a preset's cached download, also saying that deleting the
+            file makes the next call download it again.
     """
     if isinstance(weights, Checkpoint):
         return weights
@@ -86,7 +103,18 @@ def resolve_checkpoint(weights, local_dir=None):
                 f"`weights`={path!r} is neither an existing file nor a preset name. Presets: "
                 f"{', '.join(sorted(PRESETS))}"
             )
-    format_name, arrays = read_checkpoint(path)
+    # Only a file keras_vit downloaded into its cache may be deleted to be
+    # fetched again; a preset found in `local_dir` is the user's own copy.
+    cached = preset is not None and (
+        os.path.dirname(os.path.abspath(path)) == os.path.abspath(cache_directory()))
+    try:
+        format_name, arrays = read_checkpoint(path)
+    except ValueError as error:
+        if not cached:
+            raise
+        raise ValueError(f"{error}{_cache_hint(path)}") from error
+    if cached and hasattr(arrays, "note"):
+        arrays.note = _cache_hint(path)  # for errors reading the arrays later
     return Checkpoint(path=path, format=format_name, arrays=arrays, preset=preset)
 
 
@@ -97,6 +125,40 @@ def _model_variables(model):
             raise ValueError(f"The model has two variables with the path {variable.path!r}.")
         variables[variable.path] = variable
     return variables
+
+
+def _checked_values(converted, variables, source, path):
+    """Each model weight's value, cast to the variable's dtype, after
+    checking its shape and that the cast kept every value finite (float64
+    beyond float32's range, or float32 beyond float16's, becomes infinite).
+
+    The converter already refused non-float dtypes and NaN/inf in the file.
+    """
+    values = {}
+    for key in sorted(converted):
+        if key not in variables:
+            continue
+        value = np.asarray(converted[key])
+        expected = tuple(variables[key].shape)
+        if value.shape != expected:
+            raise ValueError(
+                f"Shape mismatch for weight {key!r}: the checkpoint {path} has "
+                f"{value.shape}, the model expects {expected}. Check the variant, patch size "
+                "and num_heads."
+            )
+        dtype = np.dtype(variables[key].dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = value.astype(dtype)
+        if not np.isfinite(cast).all():
+            origin = source.origins.get(key)
+            named = f" (from {origin!r})" if origin else ""
+            raise ValueError(
+                f"{path}: the value of weight {key!r}{named} does not fit the variable's "
+                f"dtype {dtype}: {np.size(cast) - np.count_nonzero(np.isfinite(cast))} value(s) "
+                "overflow to infinity in the cast."
+            )
+        values[key] = cast
+    return values
 
 
 def load_weights(model, weights, local_dir=None, verbose=True):
@@ -116,7 +178,13 @@ def load_weights(model, weights, local_dir=None, verbose=True):
 
     Every other model variable must be assigned exactly once with the same
     shape; otherwise a `ValueError` names the key, before any variable is
-    changed. Checkpoint keys that went nowhere are listed in the report.
+    changed. Values must be finite floating-point numbers (float16,
+    bfloat16, float32 or float64) that stay finite in the variable's dtype;
+    integer, boolean, complex, date or string arrays and NaN/infinity are
+    refused, naming the key. Only the arrays the model needs are read, and
+    each one's declared size is checked before it is read. Either every
+    weight is assigned or, on any error, none is. Checkpoint keys that went
+    nowhere are listed in the report.
 
     Args:
         model: a `keras_vit.VisionTransformer`.
@@ -148,14 +216,18 @@ def load_weights(model, weights, local_dir=None, verbose=True):
         raise TypeError(
             f"`model` must be a keras_vit VisionTransformer. Received: {type(model).__name__}"
         )
+    verbose = check_bool("verbose", verbose)
     checkpoint = resolve_checkpoint(weights, local_dir=local_dir)
+    variables = _model_variables(model)
+    # The model's shapes let the converter refuse an oversized array before
+    # reading it; arrays the model does not need are never read.
+    expected = {path: tuple(variable.shape) for path, variable in variables.items()}
     converted, source = to_keras_layout(
         checkpoint.format, checkpoint.arrays, model.num_heads, model.grid_size,
-        description=checkpoint.path,
+        description=checkpoint.path, expected=expected,
     )
     converted = dict(converted)  # adapted below
-    variables = _model_variables(model)
-    skipped, resampled, values = [], None, {}
+    skipped, resampled = [], None
 
     head_present = layout.HEAD_KERNEL in variables
     if head_present:
@@ -197,21 +269,10 @@ def load_weights(model, weights, local_dir=None, verbose=True):
             "qkv bias or depth)."
         )
     extra = sorted(set(converted) - set(variables))
-    for key in sorted(converted):
-        if key not in variables:
-            continue
-        value = np.asarray(converted[key])
-        expected = tuple(variables[key].shape)
-        if value.shape != expected:
-            raise ValueError(
-                f"Shape mismatch for weight {key!r}: the checkpoint {checkpoint.path} has "
-                f"{value.shape}, the model expects {expected}. Check the variant, patch size "
-                "and num_heads."
-            )
-        values[key] = value
-    # Everything is checked; only now is the model changed.
+    values = _checked_values(converted, variables, source, checkpoint.path)
+    # Everything is converted and checked; only now is the model changed.
     for key, value in values.items():
-        variables[key].assign(value.astype(variables[key].dtype))
+        variables[key].assign(value)
     unused = source.unused() + [f"{k} (converted, not in the model)" for k in extra]
     why = "the model has no head" if not head_present else "head skipped"
     unused += [f"{k} ({why})" for k in dropped_head]

@@ -1,11 +1,20 @@
 """Named pretrained checkpoints and how to fetch them.
 
 Each preset names one published file: where it is downloaded from, its
-SHA-256 (checked by `keras.utils.get_file` when pinned), the architecture and
-resolution it was trained at, the number of classes of its head and the
-input scaling it expects. Files are cached in the Keras cache
-(`~/.keras/models/keras_vit/`, or under `$KERAS_HOME`), or read from a
-local directory for offline machines and Kaggle datasets.
+SHA-256 (checked when pinned), the architecture and resolution it was
+trained at, the number of classes of its head and the input scaling it
+expects. Files are cached in the Keras cache, `<root>/models/keras_vit/`
+where `<root>` is `cache_dir=`, else `$KERAS_HOME`, else `~/.keras`
+(`/tmp/.keras` when that is not writable, as for `keras.utils.get_file`),
+or read from a local directory for offline machines and Kaggle datasets.
+
+Downloads use `urllib` with a timeout on connecting and on each read
+(`fetch_preset(timeout=)`, else `$KERAS_VIT_DOWNLOAD_TIMEOUT`, else 60 s),
+so a server that stops answering raises `TimeoutError` instead of hanging.
+A download is written to a temporary name in the cache directory and moved
+to its final name only when complete (its size matches the server's
+`Content-Length`, its SHA-256 the pinned one), so an interrupted or
+truncated download never lands in the cache.
 
 Hashes: a preset's `sha256` is None until it has been pinned from a
 download (this release was prepared on a machine without access to the
@@ -14,12 +23,21 @@ and its SHA-256 printed so it can be pinned; pass `file_hash=` to check one
 yourself.
 """
 
+import contextlib
 import dataclasses
 import hashlib
+import http.client
+import math
+import numbers
 import os
 import pathlib
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 
-import keras
+from keras_vit import _files
 
 _HF = "https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
 _AUGREG = "https://storage.googleapis.com/vit_models/augreg/{file}.npz"
@@ -139,6 +157,16 @@ def get_preset(name):
     return PRESETS[name]
 
 
+# Seconds a download may wait to connect or for each read from the server.
+DEFAULT_DOWNLOAD_TIMEOUT = 60.0
+_TIMEOUT_VARIABLE = "KERAS_VIT_DOWNLOAD_TIMEOUT"
+_CACHE_SUBDIR = os.path.join("models", "keras_vit")
+_CHUNK_BYTES = 1 << 20
+# Downloads at least this large (or of unknown size, once this much has
+# arrived) show a progress line.
+_PROGRESS_MIN_BYTES = 8 << 20
+
+
 def _sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -147,32 +175,217 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def fetch_preset(name, local_dir=None, cache_dir=None, file_hash=None):
+def _check_timeout(timeout):
+    """Seconds per connect/read: `timeout`, else the environment variable,
+    else `DEFAULT_DOWNLOAD_TIMEOUT`; a ValueError/TypeError for bad values."""
+    if timeout is None:
+        raw = os.environ.get(_TIMEOUT_VARIABLE, "").strip()
+        if not raw:
+            return DEFAULT_DOWNLOAD_TIMEOUT
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"${_TIMEOUT_VARIABLE} must be a number of seconds > 0. "
+                f"Received: {_TIMEOUT_VARIABLE}={raw!r}"
+            )
+        return value
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"`timeout` must be a number of seconds > 0 or None. Received: timeout={timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"`timeout` must be a number of seconds > 0 or None. Received: timeout={timeout!r}")
+    return float(timeout)
+
+
+def _check_hash(file_hash):
+    if file_hash is None:
+        return None
+    if not isinstance(file_hash, str):
+        raise TypeError(f"`file_hash` must be a SHA-256 hex string or None. Received: file_hash={file_hash!r}")
+    value = file_hash.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(
+            "`file_hash` must be a SHA-256 as 64 hexadecimal digits, or None. "
+            f"Received: file_hash={file_hash!r}"
+        )
+    return value
+
+
+def _check_directory(value, argument):
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{argument}` must be a str, a path-like object or None. Received: {argument}={value!r}")
+
+
+def _keras_home():
+    # What keras.src.backend.config computes at import, read here at call
+    # time: $KERAS_HOME if set, else ~/.keras, or /tmp/.keras when the home
+    # directory is not writable.
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):
+        base = "/tmp"
+    return os.path.join(base, ".keras")
+
+
+def cache_directory(cache_dir=None):
+    """The folder where `fetch_preset` caches downloaded presets.
+
+    `<root>/models/keras_vit`, where `<root>` is `cache_dir`, else
+    `$KERAS_HOME`, else `~/.keras`. As `keras.utils.get_file` does, a root
+    that cannot be created or written to is replaced by `/tmp/.keras`.
+    The root is created if missing; the folder itself is not.
+
+    Args:
+        cache_dir: str, path-like or None. The cache root.
+
+    Returns:
+        str. The folder's path.
+
+    Example:
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> cache_directory(root) == os.path.join(root, "models", "keras_vit")
+    True
+    """
+    _check_directory(cache_dir, "cache_dir")
+    root = os.path.expanduser(os.fspath(cache_dir) if cache_dir is not None else _keras_home())
+    with contextlib.suppress(OSError):
+        if root:
+            os.makedirs(root, exist_ok=True)
+    if not os.access(root, os.W_OK):
+        root = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(root, _CACHE_SUBDIR)
+
+
+class _Progress:
+    """A download progress line on stderr: redrawn in place on a terminal,
+    one line every 10 s otherwise; silent for small downloads and when Keras's
+    interactive logging is off."""
+
+    def __init__(self, total, label, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.label = label
+        keras = sys.modules.get("keras")  # not imported just for this
+        self.enabled = keras is None or keras.config.is_interactive_logging_enabled()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.monotonic()
+        self.last = -math.inf  # the first update is drawn at once
+        self.drawn = False
+
+    def update(self, received, final=False):
+        if not self.enabled:
+            return
+        if not self.drawn and max(self.total or 0, received) < _PROGRESS_MIN_BYTES:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < (0.25 if self.tty else 10.0):
+            return
+        self.last = now
+        self.drawn = True
+        rate = received / 1e6 / max(now - self.start, 1e-6)
+        if self.total:
+            amount = f"{received / 1e6:.1f}/{self.total / 1e6:.1f} MB ({100 * received / self.total:.0f}%)"
+        else:
+            amount = f"{received / 1e6:.1f} MB"
+        line = f"keras_vit: {self.label}: {amount}, {rate:.1f} MB/s"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class _Truncated(OSError):
+    pass
+
+
+def _download(url, target, expected, timeout):
+    """Downloads `url` to `target` through a temporary sibling; returns the
+    SHA-256. Raises `_Truncated` when fewer bytes than the server's
+    `Content-Length` arrived and ValueError on a hash mismatch, leaving
+    nothing at `target`."""
+    from keras_vit import __version__
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"keras_vit/{__version__}"})
+    print(f"keras_vit: downloading {url}", file=sys.stderr)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None and length.strip().isdigit() else None
+        progress = _Progress(total, os.path.basename(target))
+        read = getattr(response, "read1", None) or response.read
+        digest = hashlib.sha256()
+        received = 0
+        with _files.atomic_write(target, "wb") as handle:
+            while True:
+                chunk = read(_CHUNK_BYTES)
+                if not chunk:
+                    break
+                handle.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                progress.update(received)
+            progress.update(received, final=True)
+            if total is not None and received != total:
+                raise _Truncated(f"the connection closed after {received} of {total} bytes")
+            if expected is not None and digest.hexdigest() != expected:
+                raise ValueError(
+                    f"The file downloaded from {url} has SHA-256 {digest.hexdigest()}, not the "
+                    f"expected {expected} (hash mismatch): it is corrupt or a different file. "
+                    "Nothing was saved."
+                )
+    return digest.hexdigest()
+
+
+def fetch_preset(name, local_dir=None, cache_dir=None, file_hash=None, timeout=None):
     """Returns a local path to a preset's file, downloading it if needed.
 
     Looks first in `local_dir` (or `$KERAS_VIT_WEIGHTS_DIR`) for the
-    preset's `filename`, then downloads through `keras.utils.get_file` into
-    the Keras cache (`<cache_dir or ~/.keras>/models/keras_vit/`), which
-    verifies the SHA-256 when one is known and skips the download when a
-    verified copy is already there.
+    preset's `filename`, then in the cache (`cache_directory(cache_dir)`:
+    `<cache_dir or $KERAS_HOME or ~/.keras>/models/keras_vit/`), and
+    otherwise downloads the file there. The download goes to a temporary
+    name and is moved into the cache only when complete and, when a SHA-256
+    is known, verified; it shows a progress line on stderr for large files.
 
     Args:
         name: str. A preset name (see `list_presets()`).
         local_dir: str or None. A directory holding the file (e.g. an
             attached Kaggle dataset); nothing is downloaded if it is found.
-        cache_dir: str or None. Keras cache root; defaults to `~/.keras`.
-        file_hash: str or None. Expected SHA-256, overriding the preset's.
+        cache_dir: str or None. Cache root; defaults to `$KERAS_HOME`, else
+            `~/.keras`.
+        file_hash: str or None. Expected SHA-256 (64 hex digits),
+            overriding the preset's.
+        timeout: float or None. Seconds to wait to connect and for each
+            read from the server before giving up with `TimeoutError`;
+            None reads `$KERAS_VIT_DOWNLOAD_TIMEOUT`, else 60.
 
     Returns:
         str. Path of the checkpoint file.
 
     Raises:
-        ValueError: unknown preset, or a hash mismatch.
-        OSError: the download failed; the message says which file to put
-            where to work offline.
+        ValueError: unknown preset, a bad argument, or a hash mismatch (of
+            the download, or of a file found in `local_dir` or the cache).
+        TimeoutError: the server did not answer within `timeout`; the
+            message says how to allow more time and how to work offline.
+        OSError: the download failed or was cut short; nothing was saved,
+            and the message says which file to put where to work offline.
+
+    Example:
+    >>> import os
+    >>> path = fetch_preset("deit_tiny_patch16_224.fb_in1k")  # doctest: +SKIP
+    >>> os.path.basename(path)  # doctest: +SKIP
+    'deit_tiny_patch16_224.fb_in1k.safetensors'
     """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a preset name (str). Received: name={name!r}")
     preset = get_preset(name)
-    expected = file_hash or preset.sha256
+    _check_directory(local_dir, "local_dir")
+    _check_directory(cache_dir, "cache_dir")
+    expected = _check_hash(file_hash) or preset.sha256
+    timeout = _check_timeout(timeout)
     local_dir = local_dir or os.environ.get("KERAS_VIT_WEIGHTS_DIR")
     if local_dir is not None:
         candidate = pathlib.Path(local_dir) / preset.filename
@@ -183,29 +396,40 @@ def fetch_preset(name, local_dir=None, cache_dir=None, file_hash=None):
                     "the file is corrupt or a different checkpoint."
                 )
             return str(candidate)
-    if cache_dir is not None:
-        # get_file falls back to /tmp/.keras when the directory is missing.
-        os.makedirs(cache_dir, exist_ok=True)
+    directory = cache_directory(cache_dir)
+    target = os.path.join(directory, preset.filename)
+    if os.path.isfile(target):
+        if expected is not None and _sha256(target) != expected:
+            raise ValueError(
+                f"The cached file {target} does not have the SHA-256 of preset {name!r} "
+                f"({expected}): it is corrupt or a different checkpoint. Delete the cached file "
+                f"at {target} to download it again."
+            )
+        return target
+    offline = (
+        f"To work offline, download {preset.url} elsewhere and put it at {target}, or in a "
+        f"directory passed as `local_dir=` (or $KERAS_VIT_WEIGHTS_DIR) under the name "
+        f"{preset.filename!r}."
+    )
     try:
-        path = keras.utils.get_file(
-            fname=preset.filename,
-            origin=preset.url,
-            file_hash=expected,
-            hash_algorithm="sha256",
-            cache_dir=cache_dir,
-            cache_subdir="models/keras_vit",
-        )
-    except Exception as error:  # noqa: BLE001 - re-raised with the offline recipe
-        if isinstance(error, ValueError) and "hash" in str(error).lower():
-            raise
-        where = os.path.join(cache_dir or os.path.join(os.path.expanduser("~"), ".keras"),
-                             "models", "keras_vit", preset.filename)
-        raise OSError(
-            f"Could not download preset {name!r} from {preset.url} ({error}). To work offline, "
-            f"download that file elsewhere and put it at {where}, or in a directory passed as "
-            f"`local_dir=` (or $KERAS_VIT_WEIGHTS_DIR) under the name {preset.filename!r}."
-        ) from error
+        os.makedirs(directory, exist_ok=True)
+        _files.remove_stale(directory)  # downloads of killed processes
+        digest = _download(preset.url, target, expected, timeout)
+    except (TimeoutError, urllib.error.URLError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(error, TimeoutError) or isinstance(reason, TimeoutError):
+            raise TimeoutError(
+                f"Downloading preset {name!r} from {preset.url} timed out: the server sent nothing "
+                f"for {timeout:g} s; nothing was saved. Allow more time with "
+                f"fetch_preset(..., timeout=SECONDS) or the environment variable "
+                f"{_TIMEOUT_VARIABLE}=SECONDS. {offline}"
+            ) from error
+        raise OSError(f"Could not download preset {name!r} from {preset.url} ({error}); "
+                      f"nothing was saved. {offline}") from error
+    except (OSError, http.client.HTTPException) as error:
+        raise OSError(f"Could not download preset {name!r} from {preset.url} ({error}); "
+                      f"nothing was saved. {offline}") from error
     if expected is None:
         print(f"keras_vit: preset {name!r} has no pinned SHA-256; the downloaded file's is "
-              f"{_sha256(path)} (pass file_hash= to check it next time).")
-    return path
+              f"{digest} (pass file_hash= to check it next time).")
+    return target

@@ -66,7 +66,10 @@ def load_tfds(
         drop_remainder: bool or None. Defaults to `training`.
         shuffle_buffer: int.
         download: bool. Whether tfds may download and prepare the data.
-        seed: int or None. Seed of the shuffle.
+        seed: int or None. Seed of the file order, the shuffle and the
+            augmentation draws: with a seed, training batches repeat from
+            run to run (see `make_dataset`); None lets tfds read the files
+            in a varying order.
 
     Returns:
         A tuple `(dataset, info)`: the batched `tf.data.Dataset` of
@@ -107,15 +110,19 @@ def load_tfds(
                 f"{builder.data_dir!r}: {type(error).__name__}: {error}. "
                 + _OFFLINE_HELP.format(name=name)
             ) from error
+    if training is None:
+        training = split.startswith("train")
+    training = bool(training)
+    # A seeded file shuffle also makes tfds interleave the files in a fixed
+    # order; unseeded, tfds lets the order vary from run to run.
+    read_config = tfds.ReadConfig(shuffle_seed=seed) if training and seed is not None else None
     try:
-        examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=bool(training))
+        examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=training, read_config=read_config)
     except AssertionError as error:  # tfds asserts that the data was prepared
         raise FileNotFoundError(
             f"The tfds dataset {name!r} is not prepared in {builder.data_dir!r} "
             f"(download=False). " + _OFFLINE_HELP.format(name=name)
         ) from error
-    if training is None:
-        training = split.startswith("train")
     dataset = make_dataset(
         examples,
         batch_size=batch_size,

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
-from keras_vit._validation import check_bool, check_positive_int, check_rate
+from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
 
 # fused_qkv=None picks the form measured faster on each backend
 # (benchmarks/speed.py --configs fused unfused, and the two models
@@ -85,12 +85,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.fused_qkv = check_bool("fused_qkv", fused_qkv, allow_none=True)
-        self._fused = FUSED_QKV_DEFAULT[keras.backend.backend()] if fused_qkv is None else fused_qkv
+        self._fused = FUSED_QKV_DEFAULT[keras.backend.backend()] if self.fused_qkv is None else self.fused_qkv
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
         self.attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
-        self.use_qkv_bias = bool(use_qkv_bias)
-        self.seed = seed
+        self.use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+        self.seed = seed = check_seed("seed", seed)
         self.attention_dropout = keras.layers.Dropout(
             self.attention_dropout_rate, seed=seed, dtype=self.dtype_policy,
             name="attention_dropout",
@@ -173,6 +173,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return ops.einsum("bnts,bsnh->btnh", dropped, value), probs
 
     def call(self, tokens, training=None, return_attention_scores=False):
+        return_attention_scores = check_bool("return_attention_scores", return_attention_scores)
         if self._fused:
             query, key, value = self._fused_projections(tokens)
         else:

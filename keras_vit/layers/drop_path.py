@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_vit._validation import check_rate
+from keras_vit._validation import check_rate, check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -38,8 +38,8 @@ class DropPath(keras.layers.Layer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate("rate", rate)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = check_seed("seed", seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0.0:

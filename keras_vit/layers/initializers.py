@@ -3,6 +3,8 @@ import math
 import keras
 from keras import ops
 
+from keras_vit._validation import check_float, check_seed
+
 # Probability mass of a standard normal below -2: the truncation point.
 _LOWER_TAIL = 0.5 * math.erfc(2.0 / math.sqrt(2.0))
 
@@ -20,7 +22,7 @@ class TruncatedNormal(keras.initializers.Initializer):
     values: a few per ViT-B kernel.)
 
     Args:
-        stddev: float. Standard deviation of the untruncated normal.
+        stddev: float > 0. Standard deviation of the untruncated normal.
         mean: float. Its mean.
         seed: int or None. Seed; None draws from Keras's global generator
             (reproducible after `keras.utils.set_random_seed`).
@@ -35,10 +37,10 @@ class TruncatedNormal(keras.initializers.Initializer):
     """
 
     def __init__(self, stddev=0.02, mean=0.0, seed=None):
-        self.stddev = float(stddev)
-        self.mean = float(mean)
-        self.seed = seed
-        self._generator = keras.random.SeedGenerator(seed) if seed is not None else None
+        self.stddev = check_float("stddev", stddev, low=0.0, low_open=True)
+        self.mean = check_float("mean", mean)
+        self.seed = check_seed("seed", seed)
+        self._generator = keras.random.SeedGenerator(self.seed) if self.seed is not None else None
 
     def __call__(self, shape, dtype=None):
         dtype = dtype or "float32"

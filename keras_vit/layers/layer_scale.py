@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_vit._validation import check_optional_positive_float
+from keras_vit._validation import check_float
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -33,10 +33,7 @@ class LayerScale(keras.layers.Layer):
 
     def __init__(self, init_value, **kwargs):
         super().__init__(**kwargs)
-        value = check_optional_positive_float("init_value", init_value)
-        if value is None:
-            raise ValueError("`init_value` must be a positive float. Received: init_value=None")
-        self.init_value = value
+        self.init_value = check_float("init_value", init_value, low=0.0, low_open=True)
 
     def build(self, input_shape):
         self.layer_scale = self.add_weight(

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
-from keras_vit._validation import check_positive_int, check_rate
+from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -42,8 +42,8 @@ class MLPBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.mlp_dim = check_positive_int("mlp_dim", mlp_dim)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
-        self.approximate_gelu = bool(approximate_gelu)
-        self.seed = seed
+        self.approximate_gelu = check_bool("approximate_gelu", approximate_gelu)
+        self.seed = seed = check_seed("seed", seed)
         self.dropout_1 = keras.layers.Dropout(
             self.dropout_rate, seed=seed, dtype=self.dtype_policy, name="dropout_1"
         )

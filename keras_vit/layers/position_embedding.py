@@ -3,7 +3,7 @@ import numpy as np
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
-from keras_vit._validation import check_non_negative_int, check_pair
+from keras_vit._validation import check_bool, check_non_negative_int, check_pair
 
 
 def _cubic_kernel(x, a=-0.5):
@@ -63,6 +63,7 @@ def resample_position_embedding(
     source_grid = check_pair("source_grid", source_grid)
     target_grid = check_pair("target_grid", target_grid)
     num_prefix_tokens = check_non_negative_int("num_prefix_tokens", num_prefix_tokens)
+    antialias = check_bool("antialias", antialias)
     embedding = np.asarray(ops.convert_to_numpy(embedding))
     expected = num_prefix_tokens + source_grid[0] * source_grid[1]
     if embedding.ndim != 3 or embedding.shape[0] != 1 or embedding.shape[1] != expected:

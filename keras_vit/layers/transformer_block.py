@@ -1,10 +1,13 @@
 import keras
 
 from keras_vit._validation import (
+    check_bool,
+    check_float,
     check_optional_positive_float,
     check_remat,
     check_positive_int,
     check_rate,
+    check_seed,
 )
 from keras_vit.layers.attention import MultiHeadSelfAttention
 from keras_vit.layers.drop_path import DropPath
@@ -45,7 +48,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_scale_init: float > 0 or None. Initial LayerScale value; None
             disables LayerScale.
         approximate_gelu: bool. Use the tanh approximation of GELU.
-        layer_norm_epsilon: float. Epsilon of both LayerNorms.
+        layer_norm_epsilon: float > 0. Epsilon of both LayerNorms.
         use_qkv_bias: bool. Bias on the query/key/value projections.
         fused_qkv: bool or None. Compute the query/key/value projections as
             one matmul (see `MultiHeadSelfAttention`); None picks the form
@@ -103,10 +106,10 @@ class TransformerBlock(keras.layers.Layer):
         self.attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         self.layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
-        self.approximate_gelu = bool(approximate_gelu)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.use_qkv_bias = bool(use_qkv_bias)
-        self.seed = seed
+        self.approximate_gelu = check_bool("approximate_gelu", approximate_gelu)
+        self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, low=0.0, low_open=True)
+        self.use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+        self.seed = seed = check_seed("seed", seed)
 
         policy = self.dtype_policy
         self.layer_norm_1 = keras.layers.LayerNormalization(
@@ -171,6 +174,7 @@ class TransformerBlock(keras.layers.Layer):
         return self.mlp(self.layer_norm_2(tokens), training=False)
 
     def call(self, tokens, training=None, return_attention_scores=False):
+        return_attention_scores = check_bool("return_attention_scores", return_attention_scores)
         remat = self.remat and training and not return_attention_scores
         if remat:
             attended = keras.remat(self._attention_branch)(tokens)

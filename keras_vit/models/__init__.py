@@ -6,10 +6,11 @@ from keras_vit.models.pretrained import from_preset
 from keras_vit.models.resize import resize_model
 from keras_vit.models.segmentation import build_segmenter, unet_head
 from keras_vit.models.variants import VARIANTS, get_variant_config
-from keras_vit.models.vision_transformer import VisionTransformer
+from keras_vit.models.vision_transformer import MAX_PARAMETERS, VisionTransformer, count_parameters
 from keras_vit.models.vit import ViTBase, ViTHuge, ViTLarge, ViTSmall, ViTTiny, vit
 
 __all__ = [
+    "MAX_PARAMETERS",
     "VARIANTS",
     "ViTBase",
     "ViTHuge",
@@ -19,6 +20,7 @@ __all__ = [
     "ViTBackbone",
     "VisionTransformer",
     "build_segmenter",
+    "count_parameters",
     "from_preset",
     "get_variant_config",
     "preprocess_input",

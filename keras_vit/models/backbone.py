@@ -1,10 +1,9 @@
 """A Vision Transformer as a multi-level feature extractor for dense
 prediction (segmentation, detection, depth)."""
 
-import numbers
-
 import keras
 
+from keras_vit._validation import check_bool, check_positive_int, is_integer
 from keras_vit.layers.feature_map import ResampleFeatureMap, TokensToFeatureMap
 from keras_vit.models.vision_transformer import VisionTransformer
 
@@ -28,6 +27,8 @@ def default_block_indices(num_layers, num_outputs=4):
     >>> default_block_indices(12), default_block_indices(24), default_block_indices(2)
     ([2, 5, 8, 11], [5, 11, 17, 23], [0, 1])
     """
+    num_layers = check_positive_int("num_layers", num_layers)
+    num_outputs = check_positive_int("num_outputs", num_outputs)
     if num_layers <= num_outputs:
         return list(range(num_layers))
     return [(k + 1) * num_layers // num_outputs - 1 for k in range(num_outputs)]
@@ -36,7 +37,7 @@ def default_block_indices(num_layers, num_outputs=4):
 def _check_block_indices(block_indices, num_layers):
     if block_indices is None:
         return default_block_indices(num_layers)
-    if isinstance(block_indices, numbers.Integral) and not isinstance(block_indices, bool):
+    if is_integer(block_indices):
         block_indices = [block_indices]
     if not isinstance(block_indices, (tuple, list)) or not block_indices:
         raise TypeError(
@@ -45,7 +46,7 @@ def _check_block_indices(block_indices, num_layers):
         )
     resolved = []
     for index in block_indices:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        if not is_integer(index):
             raise TypeError(
                 "`block_indices` must hold ints. "
                 f"Received: block_indices={block_indices!r}"
@@ -104,7 +105,7 @@ class ViTBackbone(keras.Model):
         **kwargs,
     ):
         args = _check_arguments(vit, block_indices, output, scales, apply_norm, interpolation, name)
-        block_indices, scales = args
+        block_indices, scales, apply_norm = args
         policy = vit.dtype_policy
         norm = vit.get_layer("encoder_norm") if apply_norm else None
         outputs = []
@@ -181,12 +182,11 @@ def _check_arguments(model, block_indices, output, scales, apply_norm, interpola
         for scale in scales:
             # Checks the factor, then that it gives a whole size on the grid.
             ResampleFeatureMap(scale).compute_output_shape((None, *model.grid_size, 1))
-    if not isinstance(apply_norm, bool):
-        raise TypeError(f"`apply_norm` must be a bool. Received: apply_norm={apply_norm!r}")
+    apply_norm = check_bool("apply_norm", apply_norm)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"`name` must be a str or None. Received: name={name!r}")
     ResampleFeatureMap(1, interpolation=interpolation)  # checks `interpolation`
-    return block_indices, scales
+    return block_indices, scales, apply_norm
 
 
 def vit_backbone(

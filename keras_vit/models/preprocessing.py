@@ -1,7 +1,12 @@
 """Input scaling that matches how ViT checkpoints were trained."""
 
+import warnings
+
 import keras
+import numpy as np
 from keras import ops
+
+from keras_vit._validation import check_range
 
 # ImageNet statistics on the [0, 1] scale, used by DeiT and most timm weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,7 +51,38 @@ def preprocessing_layer(mode="vit", name="preprocessing"):
     )
 
 
-def preprocess_input(images, mode="vit"):
+def _is_concrete(images):
+    """Whether the values of `images` can be read now: NumPy data and eager
+    tensors, not `keras.Input`s, `tf.function`/`tf.data` graph tensors, JAX
+    tracers or tensors being traced by `torch.compile`."""
+    if isinstance(images, keras.KerasTensor):
+        return False
+    module = type(images).__module__
+    if module.startswith("tensorflow"):
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    if module.startswith("jax"):
+        import jax
+
+        return not isinstance(images, jax.core.Tracer)
+    if module.startswith("torch"):
+        import torch
+
+        return not torch.compiler.is_compiling()
+    return True  # NumPy arrays, lists, scalars
+
+
+def _within_unit_range(images):
+    """True when `images` can be read now and all lie within [-1, 1]."""
+    if not _is_concrete(images) or 0 in tuple(images.shape):
+        return False
+    low = float(ops.convert_to_numpy(ops.min(images)))
+    high = float(ops.convert_to_numpy(ops.max(images)))
+    return -1.0 <= low and high <= 1.0
+
+
+def preprocess_input(images, mode="vit", input_range=None):
     """Scales images from pixel values in `[0, 255]` to the model's range.
 
     Models built here make no assumption about the input range: they are
@@ -59,10 +95,25 @@ def preprocess_input(images, mode="vit"):
       statistics, for DeiT and timm weights trained that way.
     - `"unit"`: `x / 255`, pixels in `[0, 1]`.
 
+    **Input range.** By default the images are taken to be `[0, 255]`
+    pixels. Float images already scaled to `[0, 1]` (or already
+    preprocessed to `[-1, 1]`) would silently land near -1 (mode `"vit"`);
+    so when the values can be read (NumPy data and eager tensors on every
+    backend) and a float input lies entirely within `[-1, 1]`, a
+    `UserWarning` is issued (once per call site, Python's default). Symbolic
+    inputs (`keras.Input`, `tf.data` and `tf.function` graphs, `jax.jit`
+    tracers, `torch.compile`) are never inspected. Pass `input_range`
+    to state the range: `(0, 1)` rescales `[0, 1]` images correctly, and
+    `(0, 255)` silences the check (e.g. for genuinely dark images).
+
     Args:
         images: array or tensor of shape `(..., height, width, 3)` (any
-            channel count for `"vit"` and `"unit"`), values in `[0, 255]`.
+            channel count for `"vit"` and `"unit"`), values in `[0, 255]`
+            (or in `input_range`).
         mode: str. One of `"vit"`, `"imagenet"`, `"unit"`.
+        input_range: None or a pair `(low, high)` of the input's pixel
+            range, e.g. `(0, 1)` or `(0, 255)`; `low` maps where 0 would and
+            `high` where 255 would. None: `(0, 255)`, with the check above.
 
     Returns:
         A float32 tensor of the same shape.
@@ -72,13 +123,34 @@ def preprocess_input(images, mode="vit"):
     >>> x = np.array([[[[0.0, 127.5, 255.0]]]])
     >>> [round(float(v), 3) for v in preprocess_input(x)[0, 0, 0]]
     [-1.0, 0.0, 1.0]
+    >>> unit = np.array([[[[0.0, 0.5, 1.0]]]])
+    >>> [round(float(v), 3) for v in preprocess_input(unit, input_range=(0, 1))[0, 0, 0]]
+    [-1.0, 0.0, 1.0]
     """
     if mode not in _MODES:
         raise ValueError(f"`mode` must be one of {_MODES}. Received: mode={mode!r}")
+    if input_range is not None:
+        input_range = check_range("input_range", input_range)
+    dtype = getattr(images, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(images).dtype
+    is_float = "float" in keras.backend.standardize_dtype(dtype)
     images = ops.cast(images, "float32")
     if mode == "imagenet" and images.shape[-1] != 3:
         raise ValueError(
             'mode="imagenet" needs 3-channel images. Received shape: '
             f"{tuple(images.shape)}"
         )
+    if input_range is None and is_float and _within_unit_range(images):
+        warnings.warn(
+            "preprocess_input expects pixels in [0, 255], but these float images "
+            "all lie within [-1, 1]: already scaled to [0, 1], or already "
+            "preprocessed? They would all map to about -1. Pass input_range=(0, 1) "
+            "for [0, 1] images, or input_range=(0, 255) if [0, 255] is right.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if input_range is not None and input_range != (0.0, 255.0):
+        low, high = input_range
+        images = (images - low) * (255.0 / (high - low))
     return preprocessing_layer(mode)(images)

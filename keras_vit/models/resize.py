@@ -1,3 +1,4 @@
+from keras_vit._validation import check_int_tuple
 from keras_vit.models.vision_transformer import VisionTransformer
 
 
@@ -30,13 +31,14 @@ def resize_model(model, input_shape):
             "`model` must be a keras_vit VisionTransformer. "
             f"Received: model of type {type(model).__name__}"
         )
+    input_shape = check_int_tuple("input_shape", input_shape, 3, "(height, width, channels)")
     config = model.get_config()
-    if tuple(input_shape)[-1:] != tuple(config["input_shape"])[-1:]:
+    if input_shape[-1] != config["input_shape"][-1]:
         raise ValueError(
             "`input_shape` must keep the model's channel count "
             f"{config['input_shape'][-1]}. Received: input_shape={input_shape!r}"
         )
-    config["input_shape"] = tuple(input_shape)
+    config["input_shape"] = input_shape
     resized = VisionTransformer.from_config(config)
     source = model.get_layer("position_embedding")
     target = resized.get_layer("position_embedding")

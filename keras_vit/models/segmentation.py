@@ -1,10 +1,14 @@
 """Semantic segmentation with a ViT backbone and a U-Net-like decoder."""
 
-import numbers
-
 import keras
 
-from keras_vit._validation import check_non_negative_int, check_positive_int
+from keras_vit._validation import (
+    check_bool,
+    check_non_negative_int,
+    check_pair,
+    check_positive_int,
+    is_integer,
+)
 from keras_vit.layers.feature_map import ResampleFeatureMap
 from keras_vit.models.backbone import ViTBackbone, default_block_indices, vit_backbone
 from keras_vit.models.vision_transformer import VisionTransformer
@@ -32,7 +36,7 @@ def default_scales(num_levels):
 
 
 def _check_filters(decoder_filters, num_stages):
-    if isinstance(decoder_filters, numbers.Integral) and not isinstance(decoder_filters, bool):
+    if is_integer(decoder_filters):
         check_positive_int("decoder_filters", decoder_filters)
         return [max(int(decoder_filters) // 2**k, 8) for k in range(num_stages)]
     if not isinstance(decoder_filters, (tuple, list)) or len(decoder_filters) != num_stages:
@@ -104,9 +108,7 @@ def unet_head(
     (None, 8, 8, 3)
     """
     num_classes = check_positive_int("num_classes", num_classes)
-    if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
-        output_size = (output_size, output_size)
-    output_size = tuple(int(size) for size in output_size)
+    output_size = check_pair("output_size", output_size)
     stem_filters = check_non_negative_int("stem_filters", stem_filters)
     num_convs = check_positive_int("num_convs", num_convs)
     if not isinstance(features, (tuple, list)) or not features:
@@ -207,6 +209,7 @@ def build_segmenter(
     num_classes = check_positive_int("num_classes", num_classes)
     check_non_negative_int("stem_filters", stem_filters)
     check_positive_int("num_convs", num_convs)
+    apply_norm = check_bool("apply_norm", apply_norm, allow_none=True)
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a str. Received: name={name!r}")
     if isinstance(model, ViTBackbone):
@@ -226,13 +229,13 @@ def build_segmenter(
     elif isinstance(model, VisionTransformer):
         if block_indices is None:
             block_indices = default_block_indices(model.num_layers)
-        elif isinstance(block_indices, numbers.Integral) and not isinstance(block_indices, bool):
+        elif is_integer(block_indices):
             block_indices = [block_indices]
         if scales is None and isinstance(block_indices, (tuple, list)) and block_indices:
             scales = default_scales(len(block_indices))
         backbone = vit_backbone(
             model, block_indices=block_indices, output="feature_maps", scales=scales,
-            apply_norm=bool(apply_norm),
+            apply_norm=bool(apply_norm),  # None: False
         )
     else:
         raise TypeError(

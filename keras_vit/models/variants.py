@@ -6,6 +6,8 @@ et al. 2021 (DeiT: Tiny, Small). Parameter counts with a 1000-class head at
 row; `tests/models/test_variants.py` builds every variant and checks them.
 """
 
+from keras_vit._validation import check_optional, check_positive_int
+
 VARIANTS = {
     "tiny": dict(hidden_dim=192, num_layers=12, num_heads=3, mlp_dim=768),
     "small": dict(hidden_dim=384, num_layers=12, num_heads=6, mlp_dim=1536),
@@ -78,6 +80,7 @@ def get_variant_config(variant, patch_size=None):
     768
     """
     name, named_patch = _parse(variant)
+    patch_size = check_optional(check_positive_int, "patch_size", patch_size)
     if named_patch is not None and patch_size is not None and named_patch != patch_size:
         raise ValueError(
             f"`variant`={variant!r} names patch size {named_patch}, but "
@@ -86,7 +89,7 @@ def get_variant_config(variant, patch_size=None):
     patch = named_patch if named_patch is not None else patch_size
     if patch is None:
         patch = PATCH_SIZES[name][0]
-    if isinstance(patch, bool) or patch not in PATCH_SIZES[name]:
+    if patch not in PATCH_SIZES[name]:
         raise ValueError(
             f"`patch_size` must be one of {sorted(PATCH_SIZES[name])} for the "
             f"{name} variant. Received: patch_size={patch!r}"

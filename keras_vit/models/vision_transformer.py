@@ -12,7 +12,10 @@ from keras_vit.layers import (
 from keras_vit.models.variants import get_variant_config
 from keras_vit._validation import (
     check_bool,
+    check_float,
+    check_int_tuple,
     check_non_negative_int,
+    check_optional,
     check_optional_positive_float,
     check_pair,
     check_positive_int,
@@ -23,30 +26,132 @@ from keras_vit._validation import (
 POOLING_MODES = ("token", "gap", None)
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
 
+# The most parameters a model may have unless its `max_parameters` says
+# otherwise: 10 billion, 40 GB of float32 weights. The largest plain ViTs
+# fit (ViT-G/14: 1.8B, ViT-e: 3.9B); a typo such as hidden_dim=10**9 is
+# refused at once instead of attempting the allocation.
+MAX_PARAMETERS = 10_000_000_000
+
 
 def _check_input_shape(input_shape, patch_size):
     if input_shape is None:
         input_shape = DEFAULT_INPUT_SHAPE
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+    try:
+        input_shape = check_int_tuple("input_shape", input_shape, 3, "(height, width, channels)")
+    except ValueError as error:
         raise ValueError(
-            "`input_shape` must be a tuple (height, width, channels). "
-            f"Received: input_shape={input_shape!r}"
-        )
-    for size in input_shape:
-        if size is None or isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(
-                "`input_shape` must hold three positive integers (height, width, "
-                "channels); the position embedding needs a static grid, so use "
-                "`resize_model` to run at another resolution. "
-                f"Received: input_shape={input_shape!r}"
-            )
+            f"{error}. The position embedding needs a static grid: use "
+            "`resize_model` to run at another resolution."
+        ) from None
     height, width, _ = input_shape
     if height % patch_size[0] or width % patch_size[1]:
         raise ValueError(
             f"The image size in `input_shape`={tuple(input_shape)} must be divisible "
             f"by `patch_size`={patch_size[0] if patch_size[0] == patch_size[1] else patch_size}."
         )
-    return tuple(input_shape)
+    return input_shape
+
+
+def _parameter_count(patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top,
+                     classes, num_register_tokens, layer_scale_init, use_qkv_bias):
+    """The closed form of `count_parameters`, on checked arguments."""
+    d = hidden_dim
+    grid = (input_shape[0] // patch_size[0]) * (input_shape[1] // patch_size[1])
+    embeddings = (
+        patch_size[0] * patch_size[1] * input_shape[2] * d + d  # patch projection, bias
+        + d  # class token
+        + (1 + grid) * d  # position table: class token and patches
+        + num_register_tokens * d  # registers (no position)
+    )
+    block = (
+        2 * d  # layer_norm_1
+        + 3 * d * d + (3 * d if use_qkv_bias else 0)  # query, key, value
+        + d * d + d  # attention_output
+        + 2 * d  # layer_norm_2
+        + d * mlp_dim + mlp_dim + mlp_dim * d + d  # mlp dense_1, dense_2
+        + (2 * d if layer_scale_init is not None else 0)  # layer_scale_1, layer_scale_2
+    )
+    head = d * classes + classes if include_top else 0
+    return embeddings + num_layers * block + 2 * d + head  # + encoder_norm
+
+
+def count_parameters(
+    patch_size=16,
+    hidden_dim=768,
+    num_layers=12,
+    mlp_dim=3072,
+    input_shape=None,
+    include_top=True,
+    classes=1000,
+    num_register_tokens=0,
+    layer_scale_init=None,
+    use_qkv_bias=True,
+    num_heads=None,
+):
+    """Parameter count of a `VisionTransformer`, from its configuration alone.
+
+    The closed form, with `d = hidden_dim`, `m = mlp_dim` and a grid of
+    `n = (height / patch_h) * (width / patch_w)` patches:
+    patch embedding `patch_h * patch_w * channels * d + d`; class token `d`;
+    position table `(1 + n) * d`; registers `num_register_tokens * d`; per
+    block `4 d^2 + 4 d` (query/key/value and output projections with biases,
+    less `3 d` without the query/key/value biases) `+ 2 d m + m + d` (MLP)
+    `+ 4 d` (two LayerNorms) `+ 2 d` (LayerScale, if used); final LayerNorm
+    `2 d`; head `d * classes + classes` (with `include_top`). It equals
+    `model.count_params()` and is what `VisionTransformer` checks against
+    `max_parameters` before creating any layer. Python integers: no
+    overflow, and nothing is allocated.
+
+    Args:
+        patch_size: int or tuple `(patch_h, patch_w)`.
+        hidden_dim: int. Token width.
+        num_layers: int. Number of transformer blocks.
+        mlp_dim: int. Hidden width of each MLP block.
+        input_shape: tuple `(height, width, channels)`; None is
+            `(224, 224, 3)`.
+        include_top: bool. Whether the classification head is counted.
+        classes: int. Classes of the head (with `include_top`).
+        num_register_tokens: int >= 0. Register tokens.
+        layer_scale_init: float > 0 or None. Whether LayerScale is used.
+        use_qkv_bias: bool. Whether the query/key/value projections have
+            biases.
+        num_heads: int or None. Does not change the count; accepted so that
+            a `get_variant_config` dictionary can be passed as it is.
+
+    Returns:
+        int: the number of parameters (weights) of the model.
+
+    Example:
+    >>> count_parameters(**get_variant_config("B/16"))  # ViT-B/16, 224 px, 1000 classes
+    86567656
+    >>> count_parameters(patch_size=14, hidden_dim=1664, num_layers=48, mlp_dim=8192)  # ViT-G/14
+    1844440680
+    """
+    patch_size = check_pair("patch_size", patch_size)
+    hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+    num_layers = check_positive_int("num_layers", num_layers)
+    mlp_dim = check_positive_int("mlp_dim", mlp_dim)
+    check_optional(check_positive_int, "num_heads", num_heads)
+    input_shape = _check_input_shape(input_shape, patch_size)
+    include_top = check_bool("include_top", include_top)
+    classes = check_positive_int("classes", classes) if include_top else 0
+    num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
+    layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
+    use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+    return _parameter_count(patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top,
+                            classes, num_register_tokens, layer_scale_init, use_qkv_bias)
+
+
+def _check_size(count, max_parameters, config):
+    limit = MAX_PARAMETERS if max_parameters is None else max_parameters
+    if count > limit:
+        described = ", ".join(f"{key}={value!r}" for key, value in config.items())
+        raise ValueError(
+            f"This VisionTransformer ({described}) would have {count:,} parameters "
+            f"({count * 4 / 1e9:,.1f} GB in float32), more than `max_parameters`={limit:,}"
+            f"{' (the default, MAX_PARAMETERS)' if max_parameters is None else ''}. "
+            "Check the sizes, or pass a larger `max_parameters` to build it anyway."
+        )
 
 
 def _check_preset_architecture(preset, patch_size, hidden_dim, num_layers):
@@ -153,6 +258,11 @@ class VisionTransformer(keras.Model):
         dtype: dtype or `keras.DTypePolicy` of the model's layers, e.g.
             `"mixed_bfloat16"`; None uses the global policy. The head always
             computes in float32.
+        max_parameters: int or None. Refuse (ValueError, before any layer
+            is created) a configuration with more parameters than this, as
+            counted by `keras_vit.models.count_parameters`; None uses
+            `MAX_PARAMETERS` (10 billion: ViT-G/14 and ViT-e fit, a typo
+            like `hidden_dim=10**9` does not). Saved in the config when set.
 
     Returns:
         A `keras.Model` mapping images to class scores `(batch, classes)`;
@@ -191,6 +301,7 @@ class VisionTransformer(keras.Model):
         remat=False,
         name="vision_transformer",
         dtype=None,
+        max_parameters=None,
         **kwargs,
     ):
         # Every argument is checked before any layer or weight is created.
@@ -208,26 +319,26 @@ class VisionTransformer(keras.Model):
             raise ValueError(
                 f"`pooling` must be one of {POOLING_MODES}. Received: pooling={pooling!r}"
             )
-        include_top = bool(include_top)
+        include_top = check_bool("include_top", include_top)
         if include_top:
             if pooling is None:
                 raise ValueError(
                     "`pooling` must be 'token' or 'gap' when include_top=True. "
                     "Received: pooling=None"
                 )
-            if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-                raise ValueError(
-                    "`classes` must be a positive integer when include_top=True. "
-                    f"Received: classes={classes!r}"
-                )
+            # Checked only with a head: without one, `classes` is unused.
+            classes = check_positive_int("classes", classes)
         dropout_rate = check_rate("dropout_rate", dropout_rate)
         attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
         drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
         num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
-        layer_norm_epsilon = check_optional_positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        check_bool("fused_qkv", fused_qkv, allow_none=True)
-        check_remat(remat, dropout_rate, attention_dropout_rate)
+        layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, low=0.0, low_open=True)
+        approximate_gelu = check_bool("approximate_gelu", approximate_gelu, allow_none=True)
+        use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+        fused_qkv = check_bool("fused_qkv", fused_qkv, allow_none=True)
+        remat = check_remat(remat, dropout_rate, attention_dropout_rate)
+        max_parameters = check_optional(check_positive_int, "max_parameters", max_parameters)
         if classifier_activation is not None:
             keras.activations.get(classifier_activation)  # raises on unknown names
         checkpoint = None
@@ -248,6 +359,14 @@ class VisionTransformer(keras.Model):
         if approximate_gelu is None:
             approximate_gelu = False
         input_shape = _check_input_shape(input_shape, patch_size)
+        num_parameters = _parameter_count(
+            patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top, classes,
+            num_register_tokens, layer_scale_init, use_qkv_bias,
+        )
+        _check_size(num_parameters, max_parameters, dict(
+            patch_size=patch_size, hidden_dim=hidden_dim, num_layers=num_layers, mlp_dim=mlp_dim,
+            input_shape=input_shape,
+        ))
         dtype = _resolve_dtype(dtype)
         policy = dtype if dtype is not None else keras.config.dtype_policy()
         # The head and its activation stay in float32 under mixed precision,
@@ -314,11 +433,12 @@ class VisionTransformer(keras.Model):
         self.drop_path_rate = drop_path_rate
         self.layer_scale_init = layer_scale_init
         self.num_register_tokens = num_register_tokens
-        self.approximate_gelu = bool(approximate_gelu)
+        self.approximate_gelu = approximate_gelu
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.use_qkv_bias = bool(use_qkv_bias)
+        self.use_qkv_bias = use_qkv_bias
         self.fused_qkv = fused_qkv
         self.remat = remat
+        self.max_parameters = max_parameters
         self.grid_size = grid_size
         self.num_prefix_tokens = num_prefix_tokens
         self.load_report = None
@@ -331,7 +451,7 @@ class VisionTransformer(keras.Model):
         activation = self.classifier_activation
         if activation is not None and not isinstance(activation, str):
             activation = keras.saving.serialize_keras_object(activation)
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
@@ -356,6 +476,9 @@ class VisionTransformer(keras.Model):
             "fused_qkv": self.fused_qkv,
             "remat": self.remat,
         }
+        if self.max_parameters is not None:  # only an override is saved
+            config["max_parameters"] = self.max_parameters
+        return config
 
     @classmethod
     def from_config(cls, config):

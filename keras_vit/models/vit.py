@@ -38,7 +38,8 @@ _DOC = """Builds ViT-{short} (`{variant}`): {hidden_dim} wide, {num_layers} bloc
         dtype: dtype or `keras.DTypePolicy`, e.g. `"mixed_bfloat16"`.
         **kwargs: further `VisionTransformer` arguments (`approximate_gelu`,
             `layer_norm_epsilon`, `use_qkv_bias`, `fused_qkv`, `remat`: the
-            memory-saving rematerialisation for L/H), and the backbone option:
+            memory-saving rematerialisation for L/H, `max_parameters`), and
+            the backbone option:
             `feature_blocks` (list of block indices, e.g. `[2, 5, 8, 11]`),
             `feature_output` (`"feature_maps"`, NHWC, or `"tokens"`) and
             `feature_scales` (e.g. `[4, 2, 1, 0.5]` for a pyramid). With

@@ -5,6 +5,7 @@ Backend-agnostic except `compute_gradients`, which imports the active
 backend's autodiff lazily.
 """
 
+from keras_vit.training.determinism import make_deterministic
 from keras_vit.training.freezing import (
     UnfreezeCallback,
     freeze,
@@ -46,6 +47,7 @@ __all__ = [
     "frozen_layers",
     "gradient_function",
     "layer_decay_multipliers",
+    "make_deterministic",
     "precision_policy",
     "scale_learning_rate",
     "unfreeze",

@@ -16,7 +16,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_vit._validation import check_float, check_non_negative_int
+from keras_vit._validation import check_bool, check_float, check_non_negative_int
 from keras_vit.training import _state
 
 # The layers before the first transformer block (register tokens are optional).
@@ -53,12 +53,6 @@ def _num_blocks(model):
             f"Received model {model.name!r} with layers {sorted(names)}"
         )
     return num_layers
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return value
 
 
 def _check_num_blocks(num_blocks, num_layers, name="num_blocks"):
@@ -238,8 +232,8 @@ def freeze(model, num_blocks=None, embeddings=True, head=False):
     """
     num_layers = _num_blocks(model)
     num_blocks = _check_num_blocks(num_blocks, num_layers)
-    embeddings = _check_bool("embeddings", embeddings)
-    head = _check_bool("head", head)
+    embeddings = check_bool("embeddings", embeddings)
+    head = check_bool("head", head)
     if head and "head" not in {layer.name for layer in model.layers}:
         raise ValueError("`head=True` needs a model with a `head` layer; this one was built with include_top=False.")
     return _set_frozen(model, _frozen_names(model, num_layers, num_blocks, embeddings, head))
@@ -373,7 +367,7 @@ class UnfreezeCallback(keras.callbacks.Callback):
         self.epoch = check_non_negative_int("epoch", epoch)
         self.frozen_blocks = None if frozen_blocks is None else check_non_negative_int("frozen_blocks", frozen_blocks)
         self.learning_rate = _check_learning_rate(learning_rate)
-        self.verbose = bool(verbose)
+        self.verbose = check_bool("verbose", verbose)
         self.unfrozen_at = None
 
     def on_train_begin(self, logs=None):

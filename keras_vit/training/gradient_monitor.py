@@ -6,7 +6,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_vit._validation import check_optional, check_positive_int
+from keras_vit._validation import check_bool, check_optional, check_positive_int
 from keras_vit.training.gradients import gradient_function
 
 # float16 gradients of small losses underflow; the probe loss is scaled by
@@ -82,7 +82,7 @@ class GradientNormMonitor(keras.callbacks.Callback):
         self.targets = np.asarray(probe_data[1])
         self.loss = loss
         self.every_n_batches = every_n_batches
-        self.training = bool(training)
+        self.training = check_bool("training", training)
         self.batch_history = {}
         self._epoch = 0
         self._gradients = None  # compiled on first use, for the model set by fit

@@ -9,6 +9,7 @@ keras_vit that reaches for the active backend's autodiff (imported lazily):
 import keras
 import numpy as np
 
+from keras_vit._validation import check_bool
 from keras_vit.training import _state
 
 
@@ -45,6 +46,8 @@ def gradient_function(model, loss, training=False, inputs_gradient=False):
     >>> f(np.ones((3, 2), "float32"), np.zeros((3, 1), "float32"))[0].ravel().tolist()
     [3.0, 3.0]
     """
+    training = check_bool("training", training)
+    inputs_gradient = check_bool("inputs_gradient", inputs_gradient)
     backend = keras.backend.backend()
     variables = model.trainable_variables
     if backend == "tensorflow":

@@ -3,6 +3,8 @@
 import csv
 import os
 
+from keras_vit import _files
+
 
 def read_history(path):
     """Reads a `CSVLogger` file into a dict of lists, one row per epoch.
@@ -33,9 +35,10 @@ def read_history(path):
 
 
 def write_history(history, path):
-    """Writes a dict of equal-length lists as CSV (the inverse of `read_history`)."""
+    """Writes a dict of equal-length lists as CSV (the inverse of
+    `read_history`), atomically: a kill leaves the old file or the new one."""
     keys = list(history)
-    with open(path, "w", newline="") as handle:
+    with _files.atomic_write(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(keys)
         for row in zip(*(history[key] for key in keys)):
@@ -43,7 +46,8 @@ def write_history(history, path):
 
 
 def plot_history(history, path):
-    """Saves loss, accuracy and learning-rate curves as a PNG.
+    """Saves loss, accuracy and learning-rate curves as a PNG (atomically:
+    a kill leaves the old file or the new one, never a partial PNG).
 
     Args:
         history: dict of lists as returned by `read_history` (keys `loss`,
@@ -73,6 +77,9 @@ def plot_history(history, path):
         if axis.get_legend_handles_labels()[0]:
             axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        with _files.atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=110)
+    finally:
+        plt.close(figure)
     return True

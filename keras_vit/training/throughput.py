@@ -4,6 +4,8 @@ import time
 
 import keras
 
+from keras_vit._validation import check_positive_int
+
 
 class ThroughputMeter(keras.callbacks.Callback):
     """Logs training images per second for each epoch as `images_per_second`.
@@ -24,7 +26,7 @@ class ThroughputMeter(keras.callbacks.Callback):
 
     def __init__(self, batch_size):
         super().__init__()
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size)
         self.per_epoch = []
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -15,6 +15,8 @@ import weakref
 import keras
 import numpy as np
 
+from keras_vit._validation import check_bool
+
 HEAD_FUSIONS = ("mean", "max", "min")
 INTERPOLATIONS = ("bilinear", "nearest")
 
@@ -344,6 +346,7 @@ def attention_rollout(
         raise TypeError(f"`discard_ratio` must be a float in [0, 1). Received: discard_ratio={discard_ratio!r}")
     if not 0.0 <= float(discard_ratio) < 1.0:
         raise ValueError(f"`discard_ratio` must be in [0, 1). Received: discard_ratio={discard_ratio!r}")
+    residual = check_bool("residual", residual)
     num_tokens = arrays[0].shape[-1]
     if (
         isinstance(num_prefix_tokens, bool)
@@ -455,6 +458,7 @@ def _check_overlay_args(image, heatmap, path, alpha, colormap, interpolation, im
         raise ValueError(f"`alpha` must be a float in [0, 1]. Received: alpha={alpha!r}")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"`interpolation` must be one of {INTERPOLATIONS}. Received: interpolation={interpolation!r}")
+    overwrite = check_bool("overwrite", overwrite)
     if not isinstance(colormap, str):
         raise TypeError(f"`colormap` must be a matplotlib colormap name. Received: colormap={colormap!r}")
     if image_range is not None and (

@@ -92,3 +92,94 @@ def test_bad_metadata_and_dtype_raise(tmp_path):
         write_safetensors(tmp_path / "a", {"w": np.ones(1, "float32")}, {"n": 1})
     with pytest.raises(TypeError, match="'w' has unsupported dtype"):
         write_safetensors(tmp_path / "b", {"w": np.ones(1, "complex64")})
+
+
+def _f32(offsets, shape=(2,)):
+    return {"dtype": "F32", "shape": list(shape), "data_offsets": list(offsets)}
+
+
+# What the reference implementation (safetensors 0.8) refuses, and more:
+# tensors must tile the data section exactly (no overlap, no gap, no
+# trailing bytes), and a name or field given twice is ambiguous.
+@pytest.mark.parametrize(
+    "header, data, raw, match",
+    [
+        ({"a": _f32([0, 8]), "b": _f32([0, 8])}, 8, None, "tensor 'b' overlap tensor 'a' \\(bytes 0..8"),
+        ({"a": _f32([0, 8]), "b": _f32([4, 12])}, 12, None, "overlap tensor 'a'"),
+        ({"a": _f32([4, 8], (1,))}, 8, None, "bytes 0..4 of the data section belong to no tensor \\(the next, 'a'"),
+        ({"a": _f32([0, 4], (1,))}, 8, None, "cover 4 bytes but the data section holds 8"),
+        (None, 16, b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+                   b'"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', "'a' appears twice"),
+        (None, 8, b'{"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}}',
+         "'dtype' appears twice"),
+        ({"a": _f32(["0", "8"])}, 8, None, r"data_offsets \['0', '8'\]; expected two non-negative integers"),
+        ({"a": _f32([0, 8.0])}, 8, None, "expected two non-negative integers"),
+        ({"a": _f32([0])}, 8, None, "expected two non-negative integers"),
+        ({"__metadata__": [1], "a": _f32([0, 8])}, 8, None, "'__metadata__' must map strings to strings"),
+        ({"__metadata__": {"n": 1}, "a": _f32([0, 8])}, 8, None, "must map strings to strings"),
+        (None, 0, b'{"__metadata__":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        ({"a": _f32([0, 8], (-2,))}, 8, None, r"shape \[-2\]; a shape is a list of non-negative integers"),
+        ({"a": _f32([0, 8], (2.0,))}, 8, None, "non-negative integers"),
+        ({"a": _f32([0, 4], (True,))}, 4, None, "non-negative integers"),
+        ({"a": _f32([0, 8], "2")}, 8, None, "non-negative integers"),
+        ({"a": _f32([0, 8], (2**32, 2**32, 4))}, 8, None, "size overflows 64 bits"),
+        ({"a": "x"}, 0, None, "malformed header entry for tensor 'a'"),
+        ({"a": {"dtype": "F32", "shape": [2]}}, 8, None, "needs 'dtype', 'shape' and 'data_offsets'"),
+        ({"a": {"dtype": 5, "shape": [2], "data_offsets": [0, 8]}}, 8, None, "has dtype 5"),
+        (None, 8, b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,' + b"9" * 5000 + b"]}}", "bad JSON"),
+    ],
+    ids=["same-offsets", "overlap", "gap", "trailing-bytes", "duplicate-tensor", "duplicate-field",
+         "string-offsets", "float-offset", "one-offset", "metadata-list", "metadata-int-value",
+         "deep-json", "negative-dim", "float-dim", "bool-dim", "string-shape", "overflow",
+         "entry-not-object", "entry-missing-offsets", "dtype-not-string", "huge-number"],
+)
+def test_malformed_headers_raise_a_value_error_naming_the_file(tmp_path, header, data, raw, match):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(_fixtures.safetensors_bytes(header, b"\0" * data, raw))
+    with pytest.raises(ValueError, match=match) as caught:
+        read_safetensors(path)
+    assert str(path) in str(caught.value)
+
+
+def test_tensors_are_read_on_access_and_unsorted_offsets_are_fine(tmp_path):
+    from keras_vit.checkpoints.safetensors_io import open_safetensors
+
+    # Entries need not be listed in offset order (the reference accepts it).
+    header = {"b": _f32([8, 16]), "a": _f32([0, 8])}
+    data = np.arange(4, dtype="<f4").tobytes()
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_fixtures.safetensors_bytes(header, data))
+    tensors, metadata = open_safetensors(path)
+    assert metadata == {} and list(tensors) == ["b", "a"]
+    assert tensors.info("b") == ((2,), np.dtype("float32"))
+    np.testing.assert_array_equal(tensors["b"], [2.0, 3.0])
+
+
+def test_a_failed_write_leaves_the_destination_as_it_was(tmp_path, monkeypatch):
+    from keras_vit.checkpoints import safetensors_io
+
+    path = tmp_path / "mine.safetensors"
+    path.write_bytes(b"precious")
+    calls = []
+
+    def interrupted(handle, array):
+        # Half of the first tensor reaches the disk, then the process is
+        # interrupted (a kill never gets this far: nothing at `path` moves).
+        calls.append(array.nbytes)
+        handle.write(b"\0" * (array.nbytes // 2))
+        handle.flush()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors_io, "_write_tensor", interrupted, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        write_safetensors(path, {"w": np.ones(1024, "float32")})
+    assert calls == [4096]
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.safetensors"]  # no temporary left
+
+
+def test_names_must_be_strings():
+    with pytest.raises(TypeError, match="Tensor names must be strings"):
+        write_safetensors("unused", {1: np.ones(1, "float32")})
+    with pytest.raises(TypeError, match="'__metadata__'"):
+        write_safetensors("unused", {"__metadata__": np.ones(1, "float32")})

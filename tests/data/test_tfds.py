@@ -54,3 +54,31 @@ def test_unknown_names():
         load_tfds("no_such_dataset")
     with pytest.raises(ValueError, match="name"):
         load_tfds("")
+
+
+def test_seeded_training_reads_the_files_in_a_seeded_order_and_repeats(monkeypatch):
+    from keras_vit.augmentation import image_augmentation, label_mixing
+
+    calls = []
+    with tfds.testing.mock_data(num_examples=16):
+        mocked = tfds.core.DatasetBuilder.as_dataset
+
+        def spy(self, *args, **kwargs):
+            calls.append(kwargs)
+            return mocked(self, *args, **kwargs)
+
+        monkeypatch.setattr(tfds.core.DatasetBuilder, "as_dataset", spy)
+
+        def batches():
+            dataset, _ = load_tfds("cifar10", split="train", batch_size=4, image_size=16, seed=3,
+                                   augmentation=image_augmentation(seed=0), mixing=label_mixing(seed=1))
+            return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+        first, second = batches(), batches()
+        load_tfds("cifar10", split="test", batch_size=4, image_size=16, seed=3)
+    # training=None on a "train" split means training: files shuffled, with the seed.
+    assert [(c["shuffle_files"], c["read_config"] and c["read_config"].shuffle_seed) for c in calls] == [
+        (True, 3), (True, 3), (False, None)]
+    for (x, y), (x2, y2) in zip(first, second):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)

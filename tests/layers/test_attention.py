@@ -16,7 +16,7 @@ def test_layer_contract(tmp_path):
 def test_layer_contract_without_qkv_bias_with_dropout(tmp_path):
     run_layer_test(
         MultiHeadSelfAttention,
-        {"num_heads": 4, "use_qkv_bias": False, "attention_dropout_rate": 0.1, "dropout_rate": 0.1},
+        {"num_heads": 4, "use_qkv_bias": False, "attention_dropout_rate": 0.1, "dropout_rate": 0.1, "seed": 0},
         (2, 6, 8), (2, 6, 8), tmp_path, expected_num_trainable_weights=5,
     )
 

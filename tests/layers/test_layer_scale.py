@@ -17,7 +17,8 @@ def test_scales_every_channel_by_init_value():
     assert layer.layer_scale.name == "layer_scale"
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0, None])
+@pytest.mark.parametrize("value", [0.0, -1.0, None, float("inf"), float("nan"), "0.1", True])
 def test_rejects_non_positive_init(value):
-    with pytest.raises(ValueError, match="init_value"):
+    # None, strings and bools are not numbers (TypeError); the rest ValueError.
+    with pytest.raises((TypeError, ValueError), match=f"init_value={value!r}"):
         LayerScale(value)

@@ -1,3 +1,6 @@
+import warnings
+
+import keras
 import numpy as np
 import pytest
 
@@ -34,3 +37,75 @@ def test_preprocessing_layer_matches_preprocess_input_also_in_tf_data(mode):
     tf = pytest.importorskip("tensorflow")
     (mapped,) = list(tf.data.Dataset.from_tensors(x).map(layer))
     np.testing.assert_allclose(mapped.numpy(), to_numpy(preprocess_input(x, mode)), rtol=1e-6, atol=1e-6)
+
+
+def _scaled_images():
+    return np.random.default_rng(2).uniform(0, 1, (2, 4, 4, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+def test_warns_for_float_images_already_scaled(mode):
+    # [0, 1] images (or images already preprocessed to [-1, 1]) would
+    # silently collapse to about -1; as NumPy data or as an eager tensor of
+    # the current backend, they are noticed.
+    for images in (_scaled_images(), 2 * _scaled_images() - 1, keras.ops.convert_to_tensor(_scaled_images())):
+        with pytest.warns(UserWarning, match=r"input_range=\(0, 1\)"):
+            preprocess_input(images, mode)
+
+
+def test_no_warning_for_pixels_integers_or_a_stated_range():
+    pixels = np.random.default_rng(3).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        preprocess_input(pixels)
+        preprocess_input(keras.ops.convert_to_tensor(pixels))
+        preprocess_input(np.ones((2, 4, 4, 3), "uint8"))  # integer pixels are never rescaled
+        preprocess_input(_scaled_images(), input_range=(0, 255))  # e.g. truly dark images
+        preprocess_input(_scaled_images(), input_range=(0, 1))
+
+
+def test_the_warning_comes_once_per_call_site():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            preprocess_input(_scaled_images())
+    ours = [w for w in caught if "input_range" in str(w.message)]
+    assert len(ours) == 1 and ours[0].category is UserWarning and ours[0].filename == __file__
+
+
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+def test_input_range_rescales_to_the_pixel_range(mode):
+    unit = _scaled_images()
+    expected = to_numpy(preprocess_input(unit * 255.0, mode))
+    np.testing.assert_allclose(to_numpy(preprocess_input(unit, mode, input_range=(0, 1))), expected,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(preprocess_input(2 * unit - 1, mode, input_range=(-1, 1))), expected,
+                               rtol=1e-5, atol=1e-5)
+    for bad in ((1, 0), (0, np.inf), (0,), "0-1", (0, True)):
+        with pytest.raises((TypeError, ValueError), match="input_range"):
+            preprocess_input(unit, mode, input_range=bad)
+
+
+def test_symbolic_inputs_are_not_inspected():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        symbolic = keras.Input((4, 4, 3))
+        assert tuple(preprocess_input(symbolic).shape) == (None, 4, 4, 3)
+        model = keras.Model(symbolic, preprocess_input(symbolic))
+        # Compiled (tf.function, jax.jit, plain torch) predictions on [0, 1]
+        # data: traced values are not read, so no warning and no error.
+        np.testing.assert_allclose(to_numpy(model.predict(_scaled_images(), verbose=0)),
+                                   _scaled_images() / 127.5 - 1, rtol=1e-5, atol=1e-6)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            (mapped,) = list(tf.data.Dataset.from_tensors(_scaled_images()).map(preprocess_input))
+            np.testing.assert_allclose(mapped.numpy(), _scaled_images() / 127.5 - 1, rtol=1e-5, atol=1e-6)
+            traced = tf.function(preprocess_input)(tf.constant(_scaled_images()))
+            np.testing.assert_allclose(traced.numpy(), _scaled_images() / 127.5 - 1, rtol=1e-5, atol=1e-6)
+        elif backend == "jax":
+            import jax
+
+            traced = jax.jit(preprocess_input)(_scaled_images())
+            np.testing.assert_allclose(np.asarray(traced), _scaled_images() / 127.5 - 1, rtol=1e-5, atol=1e-6)

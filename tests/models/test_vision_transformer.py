@@ -77,6 +77,7 @@ def test_stable_layer_and_weight_names():
 
 
 def test_initialisation_follows_the_reference():
+    keras.utils.set_random_seed(0)  # the statistics below are of one fixed draw
     model = VisionTransformer(patch_size=4, hidden_dim=64, num_layers=1, num_heads=4, mlp_dim=256,
                               input_shape=(32, 32, 3), classes=100)
     weights = {w.path: to_numpy(w) for w in model.weights}
@@ -125,6 +126,10 @@ def test_config_round_trip():
 def test_every_variable_and_every_patch_receives_gradient(pooling):
     # The loss reaches every weight, and through attention and the residual
     # path every input patch, including those far from the class token.
+    # Except the key biases: softmax ignores a constant added to a row of
+    # scores, so their gradient is 0 but for float rounding (about 1e-11,
+    # against 1e-5 for the smallest real gradient); it must not count.
+    keras.utils.set_random_seed(0)
     model = tiny(pooling=pooling, num_register_tokens=1, layer_scale_init=0.5, classifier_activation=None)
     images = random_inputs((4, 16, 16, 3))
     labels = np.array([0, 3, 5, 6], "int32")
@@ -133,9 +138,13 @@ def test_every_variable_and_every_patch_receives_gradient(pooling):
         model, images, labels, loss, training=True, inputs_gradient=True
     )
     assert len(var_grads) == len(model.trainable_variables)
+    largest = max(np.abs(grad).max() for grad in var_grads)
     for variable, grad in zip(model.trainable_variables, var_grads):
         assert np.all(np.isfinite(grad)), variable.path
-        assert np.abs(grad).max() > 0, f"{variable.path} receives no gradient"
+        if variable.path.endswith("key/bias"):
+            assert np.abs(grad).max() < 1e-6 * largest, variable.path
+        else:
+            assert np.abs(grad).max() > 1e-6 * largest, f"{variable.path} receives no gradient"
     per_patch = np.abs(input_grad).reshape(4, 4, 4, 4, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(4, 16, -1)
     assert np.all(per_patch.max(-1) > 0), "some patch receives no gradient"
 
@@ -220,6 +229,7 @@ def test_fast_paths_change_neither_outputs_nor_training_steps():
     # remat recomputes each block's branches in the backward pass and
     # fused_qkv merges the q/k/v matmuls: a compiled (XLA on TensorFlow and
     # JAX) training step must give the same weights as the plain model.
+    keras.utils.set_random_seed(0)
     plain = tiny(classifier_activation=None, fused_qkv=False, layer_scale_init=0.5)
     fast = tiny(classifier_activation=None, fused_qkv=True, remat=True, layer_scale_init=0.5)
     fast.set_weights(plain.get_weights())
