@@ -65,6 +65,17 @@ def check_seed(name, value):
     return None if value is None else _check_int(name, value, None, "None or an integer")
 
 
+def check_unsigned_seed(name, value):
+    """Checks that `value` is an integer in [0, 2**32 - 1] (a seed for
+    NumPy and every backend's generator); returns it as a Python int."""
+    description = "an integer in [0, 2**32 - 1]"
+    if not is_integer(value):
+        raise TypeError(f"`{name}` must be {description}. {_describe(name, value)}")
+    if not 0 <= value < 2**32:
+        raise ValueError(f"`{name}` must be {description}. Received: {name}={value!r}")
+    return int(value)
+
+
 def check_int_tuple(name, value, length, description):
     """Checks that `value` is a tuple or list of `length` positive integers
     and returns it as a tuple of Python ints; `description` says what the

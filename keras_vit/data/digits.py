@@ -11,6 +11,8 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
+from keras_vit._validation import check_unsigned_seed
+
 NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 RAW_IMAGE_SIZE = 8  # the bundled images are 8x8
@@ -74,19 +76,6 @@ def _check_fraction(name, value):
     if not 0.0 < float(value) < 1.0:
         raise ValueError(f"`{name}` must be in (0, 1). Received: {name}={value!r}")
     return float(value)
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"`seed` must be an integer in [0, 2**32 - 1]. Received: seed={seed!r} "
-            f"of type {type(seed).__name__}"
-        )
-    if not 0 <= seed < 2**32:
-        raise ValueError(
-            f"`seed` must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}"
-        )
-    return int(seed)
 
 
 def _split_sizes(num_samples, validation_fraction, test_fraction):
@@ -197,7 +186,7 @@ def load_digits(
             f"a training split. Received: validation_fraction={validation_fraction!r}, "
             f"test_fraction={test_fraction!r}"
         )
-    seed = _check_seed(seed)
+    seed = check_unsigned_seed("seed", seed)
 
     try:
         from sklearn.datasets import load_digits as sklearn_load_digits

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vit import _tensors
 from keras_vit._validation import check_range
 
 # ImageNet statistics on the [0, 1] scale, used by DeiT and most timm weights.
@@ -51,31 +52,9 @@ def preprocessing_layer(mode="vit", name="preprocessing"):
     )
 
 
-def _is_concrete(images):
-    """Whether the values of `images` can be read now: NumPy data and eager
-    tensors, not `keras.Input`s, `tf.function`/`tf.data` graph tensors, JAX
-    tracers or tensors being traced by `torch.compile`."""
-    if isinstance(images, keras.KerasTensor):
-        return False
-    module = type(images).__module__
-    if module.startswith("tensorflow"):
-        import tensorflow as tf
-
-        return tf.executing_eagerly()
-    if module.startswith("jax"):
-        import jax
-
-        return not isinstance(images, jax.core.Tracer)
-    if module.startswith("torch"):
-        import torch
-
-        return not torch.compiler.is_compiling()
-    return True  # NumPy arrays, lists, scalars
-
-
 def _within_unit_range(images):
     """True when `images` can be read now and all lie within [-1, 1]."""
-    if not _is_concrete(images) or 0 in tuple(images.shape):
+    if not _tensors.is_concrete(images) or 0 in tuple(images.shape):
         return False
     low = float(ops.convert_to_numpy(ops.min(images)))
     high = float(ops.convert_to_numpy(ops.max(images)))

@@ -1,23 +1,14 @@
 """Making a seeded training run repeat exactly."""
 
 import importlib.util
-import numbers
 import os
 import sys
 
 import keras
 
+from keras_vit._validation import check_unsigned_seed
+
 _XLA_GPU_FLAG = "--xla_gpu_deterministic_ops=true"
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"`seed` must be an integer in [0, 2**32 - 1]. Received: seed={seed!r} of type {type(seed).__name__}"
-        )
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"`seed` must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
-    return int(seed)
 
 
 def _tensorflow(deterministic_ops):
@@ -192,7 +183,7 @@ def make_deterministic(seed, deterministic_ops=True):
     >>> bool(keras.ops.all(a == b))
     True
     """
-    seed = _check_seed(seed)
+    seed = check_unsigned_seed("seed", seed)
     # Imported first so that _switches() records their state.
     if importlib.util.find_spec("tensorflow") is not None:
         importlib.import_module("tensorflow")
