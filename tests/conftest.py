@@ -3,7 +3,7 @@ import pytest
 
 # Needs torch and timm (it writes the committed checkpoint fixtures); the
 # suite itself needs neither, so pytest must not import it.
-collect_ignore = ["fixtures/make_checkpoints.py"]
+collect_ignore = ["fixtures/make_checkpoints.py", "fixtures/make_families.py"]
 
 
 def pytest_report_header(config):

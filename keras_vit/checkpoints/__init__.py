@@ -6,12 +6,16 @@ Layouts (told from a file's contents, never its name):
 |---|---|---|
 | `google` (ViT, AugReg; `opt/target/` prefix accepted) | `.npz` | tanh approximation |
 | `big_vision` (`params/` prefix, class token without position slot) | `.npz` | tanh approximation |
-| `timm` (and `timm/...` on the Hugging Face Hub) | `.safetensors` | exact (erf) |
+| `timm` (and `timm/...` on the Hugging Face Hub): ViT, DeiT, DeiT distilled, DeiT-III, DINOv2, CLIP, SigLIP, gap/register ViTs | `.safetensors` | exact (erf), unless the architecture says otherwise |
+| `transformers` (`ViTModel`, `ViTForImageClassification`) | `.safetensors` | exact (erf) |
 | `keras` (keras_vit's own `.weights.h5` / `.keras`) | HDF5 / zip | whatever the model used |
 
-Builders given a `weights=` file default `approximate_gelu` to the form in
-this table; timm runs the Google files with the exact form (a logit
-difference of order 1e-4).
+Each layout is one module declaring a `layout.Layout` record;
+`registry.LAYOUTS` lists them. Builders given a `weights=` file default
+`approximate_gelu` to the form in this table (timm runs the Google files
+with the exact form: a logit difference of order 1e-4), and take the
+architecture options the file determines (`architecture.infer_options`).
+Loading reproduces the file's function or raises. See `docs/families.md`.
 """
 
 from keras_vit.checkpoints.export import EXPORT_FORMATS, export_weights

@@ -7,10 +7,11 @@ import numpy as np
 
 from keras_vit import _files
 from keras_vit._validation import check_bool
-from keras_vit.checkpoints import google, timm
+from keras_vit.checkpoints import registry
 from keras_vit.checkpoints.safetensors_io import write_safetensors
 
-EXPORT_FORMATS = ("google", "timm")
+# The layouts with a writer (`from_keras`), in registry order.
+EXPORT_FORMATS = tuple(layout.name for layout in registry.LAYOUTS if layout.from_keras is not None)
 
 
 def model_weights(model):
@@ -33,6 +34,14 @@ def export_weights(model, path, format="timm", overwrite=False):
     - `"google"`: an `.npz` in the google-research/vision_transformer layout
       (`timm`'s `model.load_pretrained(path)` and the original JAX code read
       it). It cannot hold register tokens or LayerScale.
+    - `"transformers"`: a `.safetensors` file with the keys of Hugging Face
+      `ViTForImageClassification` (`ViTModel` without a head); plain ViTs
+      only.
+
+    Every family (DeiT distilled, DeiT-III, DINOv2, CLIP, SigLIP, gap and
+    register ViTs) exports to `"timm"` in the form of timm's architecture
+    of the same name (`model.architecture_options()` decides, e.g. the
+    position table without a class slot for `no_embed_class`).
 
     Both load back here with `keras_vit.checkpoints.load_weights`.
 
@@ -45,7 +54,8 @@ def export_weights(model, path, format="timm", overwrite=False):
     Args:
         model: a `keras_vit.VisionTransformer`.
         path: str or path-like. Destination file.
-        format: `"timm"` or `"google"`.
+        format: one of `EXPORT_FORMATS`: `"timm"`, `"google"` or
+            `"transformers"`.
         overwrite: bool. Replace an existing file; otherwise an existing
             file is an error (nothing you saved is lost).
 
@@ -63,9 +73,7 @@ def export_weights(model, path, format="timm", overwrite=False):
     >>> sniff_format(path)
     'google'
     """
-    from keras_vit.models.vision_transformer import VisionTransformer
-
-    if not isinstance(model, VisionTransformer):
+    if not hasattr(model, "architecture_options"):  # duck-typed: no import of keras_vit.models
         raise TypeError(f"`model` must be a keras_vit VisionTransformer. Received: {type(model).__name__}")
     if format not in EXPORT_FORMATS:
         raise ValueError(f"`format` must be one of {EXPORT_FORMATS}. Received: format={format!r}")
@@ -75,14 +83,15 @@ def export_weights(model, path, format="timm", overwrite=False):
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory; `path` must name a file.")
-    weights = model_weights(model)
+    target = registry.get_layout(format)
+    # Converted (and refused, for what the layout cannot hold) before
+    # anything is written.
+    arrays = target.from_keras(model_weights(model), model.architecture_options())
     _files.remove_stale(os.path.dirname(os.path.abspath(path)))
-    if format == "timm":
-        tensors = timm.from_keras(weights)
+    if target.container == "safetensors":
         with _files.atomic_path(path, overwrite=overwrite) as staged:
-            write_safetensors(staged, tensors, metadata={"format": "pt"})
+            write_safetensors(staged, arrays, metadata={"format": "pt"})
         return
-    arrays = google.from_keras(weights)
     # np.savez appends ".npz" to names without it; write through a handle so
     # the file lands exactly at `path`.
     with _files.atomic_path(path, overwrite=overwrite) as staged:

@@ -21,11 +21,11 @@ import zipfile
 
 import numpy as np
 
-from keras_vit.checkpoints import google, keras_h5, layout, timm
+from keras_vit.checkpoints import keras_h5, layout, registry
 from keras_vit.checkpoints.safetensors_io import bfloat16_bits_to_float32, open_safetensors, read_into
 
 # Layout names, as reported by `sniff_format` and `LoadReport.format`.
-FORMATS = ("google", "big_vision", "timm", "keras")
+FORMATS = tuple(layout.name for layout in registry.LAYOUTS)
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _NPY_HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
@@ -153,45 +153,46 @@ def read_checkpoint(path):
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {str(path)!r}.")
     container = _container(path)
-    if container == "npz":
-        arrays = _open_npz(path)
-        prefix = google.detect_prefix(arrays)
-        if prefix is None:
-            raise ValueError(
-                f"{path} is an .npz file but not in the Google ViT layout (no 'embedding/kernel'; "
-                f"first keys: {sorted(arrays)[:5]})."
-            )
-        return ("big_vision" if google.is_big_vision(arrays, prefix) else "google"), arrays
-    if container == "safetensors":
-        arrays, _ = open_safetensors(path)
-        if timm.looks_like_timm(arrays):
-            return "timm", arrays
-        hint = ""
-        if any(k.startswith(("vit.", "embeddings.")) for k in arrays):
-            hint = (" It looks like a Hugging Face transformers ViTModel; use the timm "
-                    "repository of the same weights (huggingface.co/timm/...).")
-        raise ValueError(
-            f"{path} is a safetensors file without timm's ViT keys (first keys: "
-            f"{sorted(arrays)[:5]}).{hint}"
-        )
-    if container in ("hdf5", "keras_archive"):
-        arrays = keras_h5.read_h5(path) if container == "hdf5" else keras_h5.read_keras_archive(path)
-        if not keras_h5.looks_like_keras(arrays):
-            raise ValueError(
-                f"{path} is a Keras weights file but not of a keras_vit VisionTransformer "
-                f"(first groups: {sorted(arrays)[:5]})."
-            )
-        return "keras", arrays
     if container == "torch_pickle":
         raise ValueError(
             f"{path} is a pickled PyTorch checkpoint. keras_vit never unpickles files; "
             "convert it to .safetensors (e.g. `safetensors.torch.save_file(state_dict, ...)`) "
             "or download the .safetensors file of the same weights."
         )
-    raise ValueError(
-        f"{path} is not a supported checkpoint. Supported: Google/big_vision .npz, "
-        "timm .safetensors, Keras .weights.h5 / .keras (told by content, not by name)."
-    )
+    if container not in _OPENERS:
+        raise ValueError(
+            f"{path} is not a supported checkpoint. Supported: Google/big_vision .npz, "
+            "timm or Hugging Face transformers .safetensors, Keras .weights.h5 / .keras (told by "
+            "content, not by name)."
+        )
+    kind, arrays = _OPENERS[container](path)
+    reason = registry.refusals(arrays)
+    if reason:
+        reason = reason.rstrip(".")
+        raise ValueError(f"{path} {reason}." if reason.startswith("has ") else f"{path}: {reason}.")
+    for candidate in registry.layouts_for(kind):
+        if candidate.recognise(arrays):
+            return candidate.name, arrays
+    raise ValueError(f"{path} {_UNRECOGNISED[kind]} (first keys: {sorted(arrays)[:5]}).")
+
+
+def _open_keras(path):
+    if _container(path) == "hdf5":
+        return "keras", keras_h5.read_h5(path)
+    return "keras", keras_h5.read_keras_archive(path)
+
+
+_OPENERS = {
+    "npz": lambda path: ("npz", _open_npz(path)),
+    "safetensors": lambda path: ("safetensors", open_safetensors(path)[0]),
+    "hdf5": _open_keras,
+    "keras_archive": _open_keras,
+}
+_UNRECOGNISED = {
+    "npz": "is an .npz file but not in the Google ViT layout (no 'embedding/kernel')",
+    "safetensors": "is a safetensors file without the keys of a timm or transformers ViT",
+    "keras": "is a Keras weights file but not of a keras_vit VisionTransformer",
+}
 
 
 def sniff_format(path):
@@ -202,6 +203,7 @@ def sniff_format(path):
     >>> from keras_vit.checkpoints.safetensors_io import write_safetensors
     >>> path = os.path.join(tempfile.mkdtemp(), "weights.bin")  # name says nothing
     >>> write_safetensors(path, {"patch_embed.proj.weight": np.zeros((2, 3, 1, 1), "float32"),
+    ...                          "pos_embed": np.zeros((1, 5, 2), "float32"),
     ...                          "blocks.0.norm1.weight": np.ones(2, "float32")})
     >>> sniff_format(path)
     'timm'
@@ -209,16 +211,11 @@ def sniff_format(path):
     return read_checkpoint(path)[0]
 
 
-def to_keras_layout(layout_name, arrays, num_heads, grid_hint=None, description="The checkpoint",
-                    expected=None):
-    """Dispatches to the layout's converter; returns `(weights, source)`.
+def to_keras_layout(layout_name, arrays, num_heads, description="The checkpoint", expected=None):
+    """Converts with the layout's converter; returns `(weights, source)`.
 
     `expected` (keras_vit variable path -> shape of the target model) makes
     the converter check each array's declared size before reading it (see
     `layout.KeySource`).
     """
-    if layout_name in ("google", "big_vision"):
-        return google.to_keras(arrays, description, expected)
-    if layout_name == "timm":
-        return timm.to_keras(arrays, num_heads, grid_hint, description, expected)
-    return keras_h5.to_keras(arrays, description, expected)
+    return registry.get_layout(layout_name).to_keras(arrays, num_heads, description, expected)

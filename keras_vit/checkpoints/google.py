@@ -47,6 +47,44 @@ def is_big_vision(keys, prefix):
     )
 
 
+def _depth(arrays, keys, p):
+    scanned = f"{p}Transformer/encoderblock/LayerNorm_0/scale" in keys
+    if scanned:
+        shape = layout.info_of(arrays, f"{p}Transformer/encoderblock/LayerNorm_0/scale").shape
+        return shape[0] if len(shape) == 2 else None
+    depth = 0
+    while f"{p}Transformer/encoderblock_{depth}/LayerNorm_0/scale" in keys:
+        depth += 1
+    return depth
+
+
+def architecture(arrays):
+    """The options and sizes a Google/big_vision file determines (headers
+    only): a class token with a position slot (big_vision's zero slot is
+    equivalent), no LayerScale, registers, pre_norm, fc_norm or
+    distillation; `use_qkv_bias`; `hidden_dim`, `num_layers`, `mlp_dim`,
+    `patch_size`, `classes` (None without a usable head)."""
+    keys = set(arrays)
+    p = detect_prefix(keys) or ""
+    block = "Transformer/encoderblock/" if f"{p}Transformer/encoderblock/LayerNorm_0/scale" in keys else \
+        "Transformer/encoderblock_0/"
+    mlp = "MlpBlock_0" if is_big_vision(keys, p) else "MlpBlock_3"
+    kernel = tuple(layout.info_of(arrays, f"{p}embedding/kernel").shape)
+    dense = f"{p}{block}{mlp}/Dense_0/kernel"
+    attention = [k for k in keys if k.startswith(f"{p}{block}MultiHeadDotProductAttention_")
+                 and k.endswith("/query/bias")]
+    head = f"{p}head/kernel"
+    usable_head = head in keys and f"{p}pre_logits/kernel" not in keys
+    return dict(
+        class_token=True, distillation=False, num_register_tokens=0, pre_norm=False,
+        fc_norm=False, layer_scale_init=None, use_qkv_bias=bool(attention),
+        hidden_dim=kernel[-1], num_layers=_depth(arrays, keys, p),
+        mlp_dim=layout.info_of(arrays, dense).shape[-1] if dense in keys else None,
+        patch_size=kernel[:2],
+        classes=layout.info_of(arrays, head).shape[-1] if usable_head else None,
+    )
+
+
 def to_keras(arrays, description="The checkpoint", expected=None):
     """Converts Google/big_vision arrays to keras_vit's layout.
 
@@ -160,12 +198,15 @@ def to_keras(arrays, description="The checkpoint", expected=None):
     return weights, source
 
 
-def from_keras(weights):
+def from_keras(weights, options=None):
     """Converts keras_vit-layout weights to the Google ViT `.npz` layout.
 
     Args:
         weights: dict keras_vit variable path -> NumPy array (all of a
             model's weights).
+        options: dict of the model's architecture options
+            (`VisionTransformer.architecture_options()`); None for a plain
+            ViT.
 
     Returns:
         A dict in the google-research/vision_transformer layout (no prefix,
@@ -175,15 +216,30 @@ def from_keras(weights):
         ValueError: if the model uses something the layout cannot hold
             (register tokens, LayerScale).
     """
-    if layout.REGISTER_TOKENS in weights:
-        raise ValueError("The Google .npz layout has no register tokens; export with format='timm' instead.")
-    if any(k.endswith("/layer_scale") for k in weights):
-        raise ValueError("The Google .npz layout has no LayerScale; export with format='timm' instead.")
+    options = dict(options or {})
+    unsupported = [
+        ("register tokens", layout.REGISTER_TOKENS in weights),
+        ("LayerScale", any(k.endswith("/layer_scale") for k in weights)),
+        ("a model without class token", layout.CLASS_TOKEN not in weights),
+        ("a distillation token", layout.DISTILLATION_TOKEN in weights),
+        ("a LayerNorm before the blocks (pre_norm)", layout.PRE_NORM_SCALE in weights),
+        ("fc_norm", layout.FC_NORM_SCALE in weights),
+        ("an attention-pooling head", layout.POOL + "latent" in weights),
+    ]
+    for what, present in unsupported:
+        if present:
+            raise ValueError(f"The Google .npz layout has no {what}; export with format='timm' instead."
+                             if not what.startswith("a model") else
+                             f"The Google .npz layout cannot hold {what}; export with format='timm' instead.")
+    position = weights[layout.POSITION_EMBEDDING]
+    if options.get("no_embed_class"):
+        # The class token's missing slot is a zero slot.
+        position = np.concatenate([np.zeros_like(position[:, :1]), position], axis=1)
     out = {
         "embedding/kernel": weights[layout.PATCH_KERNEL],
         "embedding/bias": weights[layout.PATCH_BIAS],
         "cls": weights[layout.CLASS_TOKEN],
-        "Transformer/posembed_input/pos_embedding": weights[layout.POSITION_EMBEDDING],
+        "Transformer/posembed_input/pos_embedding": position,
         "Transformer/encoder_norm/scale": weights[layout.NORM_SCALE],
         "Transformer/encoder_norm/bias": weights[layout.NORM_BIAS],
     }
@@ -205,3 +261,29 @@ def from_keras(weights):
         out["head/kernel"] = weights[layout.HEAD_KERNEL]
         out["head/bias"] = weights[layout.HEAD_BIAS]
     return out
+
+
+def _to_keras(arrays, num_heads, description="The checkpoint", expected=None):
+    return to_keras(arrays, description, expected)
+
+
+def _recognise(big_vision):
+    def recognise(keys):
+        prefix = detect_prefix(keys)
+        return prefix is not None and is_big_vision(keys, prefix) == big_vision
+    return recognise
+
+
+GOOGLE = layout.Layout(
+    name="google", container="npz", recognise=_recognise(False), to_keras=_to_keras,
+    architecture=architecture, approximate_gelu=True, from_keras=from_keras,
+    head_keys=("head/", "pre_logits/"),
+    # Old files keep the optimizer's state beside its `opt/target/` weights.
+    non_functional=("opt/state/",),
+    description="google-research/vision_transformer .npz (ViT, AugReg)",
+)
+BIG_VISION = layout.Layout(
+    name="big_vision", container="npz", recognise=_recognise(True), to_keras=_to_keras,
+    architecture=architecture, approximate_gelu=True, head_keys=("head/", "pre_logits/"),
+    description="big_vision .npz (params/ prefix, class token without position slot)",
+)

@@ -9,29 +9,87 @@ this layout, as keras_vit's does.
 import collections
 import collections.abc
 import contextlib
+import dataclasses
 import math
 import os
-import re
+import typing
 
 import numpy as np
 
-PATCH_KERNEL = "patch_embedding/projection/kernel"
-PATCH_BIAS = "patch_embedding/projection/bias"
-CLASS_TOKEN = "class_token/class_token"
-POSITION_EMBEDDING = "position_embedding/position_embedding"
-REGISTER_TOKENS = "register_tokens/register_tokens"
-NORM_SCALE = "encoder_norm/gamma"
-NORM_BIAS = "encoder_norm/beta"
-HEAD_KERNEL = "head/kernel"
-HEAD_BIAS = "head/bias"
-HEAD_KEYS = (HEAD_KERNEL, HEAD_BIAS)
+from keras_vit import layer_names as names
 
-_BLOCK = re.compile(r"^transformer_block_(\d+)/")
+PATCH_KERNEL = f"{names.PATCH_EMBEDDING}/projection/kernel"
+PATCH_BIAS = f"{names.PATCH_EMBEDDING}/projection/bias"
+CLASS_TOKEN = f"{names.CLASS_TOKEN}/class_token"
+DISTILLATION_TOKEN = f"{names.DISTILLATION_TOKEN}/distillation_token"
+POSITION_EMBEDDING = f"{names.POSITION_EMBEDDING}/position_embedding"
+REGISTER_TOKENS = f"{names.REGISTER_TOKENS}/register_tokens"
+PRE_NORM_SCALE = f"{names.PRE_NORM}/gamma"
+PRE_NORM_BIAS = f"{names.PRE_NORM}/beta"
+NORM_SCALE = f"{names.ENCODER_NORM}/gamma"
+NORM_BIAS = f"{names.ENCODER_NORM}/beta"
+FC_NORM_SCALE = f"{names.FC_NORM}/gamma"
+FC_NORM_BIAS = f"{names.FC_NORM}/beta"
+POOL = f"{names.ATTENTION_POOL}/"
+HEAD_KERNEL = f"{names.HEAD}/kernel"
+HEAD_BIAS = f"{names.HEAD}/bias"
+HEAD_DIST_KERNEL = f"{names.HEAD_DIST}/kernel"
+HEAD_DIST_BIAS = f"{names.HEAD_DIST}/bias"
+HEAD_KEYS = (HEAD_KERNEL, HEAD_BIAS, HEAD_DIST_KERNEL, HEAD_DIST_BIAS)
+
+_BLOCK = names.BLOCK_PATTERN
 
 
 def block_prefix(index):
-    """`"transformer_block_{index}/"`."""
-    return f"transformer_block_{index}/"
+    """`"transformer_block_{index}/"`: the path prefix of block `index`'s variables."""
+    return names.block_name(index) + "/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """One checkpoint layout: how to recognise it and convert it.
+
+    Each layout module declares its record(s); `registry.LAYOUTS` lists them
+    and the reader tries them in order.
+
+    Attributes:
+        name: str. The layout's name (`LoadReport.format`).
+        container: str. `"npz"`, `"safetensors"` or `"keras"` (HDF5 or
+            `.keras` archive).
+        recognise: callable `keys -> bool`.
+        to_keras: callable `(arrays, num_heads, description, expected) ->
+            (weights, source)` (see `timm.to_keras`).
+        architecture: callable `arrays -> dict`: the options and sizes the
+            file determines, from headers only.
+        approximate_gelu: bool. Whether weights in this layout were trained
+            with the tanh GELU.
+        from_keras: callable `weights -> dict` writing the layout, or None.
+        refusal: callable `keys -> str or None`: a reason to refuse a file
+            of a related layout keras_vit does not build.
+        non_functional: tuple of key prefixes that carry nothing a loaded
+            model computes (e.g. an unused pooler); they may stay unused.
+        head_keys: tuple of key prefixes of the file's head (and what feeds
+            only the head, e.g. `pre_logits`): unused when the model's head
+            differs or it has none. Matched at the start of a key or after
+            a `/`.
+        description: str.
+    """
+
+    name: str
+    container: str
+    recognise: typing.Callable
+    to_keras: typing.Callable
+    architecture: typing.Callable
+    approximate_gelu: bool
+    from_keras: typing.Callable = None
+    refusal: typing.Callable = None
+    non_functional: tuple = ()
+    head_keys: tuple = ()
+    description: str = ""
+
+    def is_head_key(self, key):
+        """Whether `key` belongs to the file's head (see `head_keys`)."""
+        return any(key.startswith(marker) or f"/{marker}" in key for marker in self.head_keys)
 
 
 def count_blocks(weights):

@@ -1,12 +1,14 @@
 """Named pretrained checkpoints and how to fetch them.
 
 Each preset names one published file: where it is downloaded from, its
-SHA-256 (checked when pinned), the architecture and resolution it was
-trained at, the number of classes of its head and the input scaling it
-expects. Files are cached in the Keras cache, `<root>/models/keras_vit/`
-where `<root>` is `cache_dir=`, else `$KERAS_HOME`, else `~/.keras`
-(`/tmp/.keras` when that is not writable, as for `keras.utils.get_file`),
-or read from a local directory for offline machines and Kaggle datasets.
+SHA-256 (checked when pinned), the timm architecture it belongs to, its
+model family and weight layout, the resolution it was trained at, the
+number of classes of its head and the input scaling it expects
+(`list_presets(family=...)` lists one family). Files are cached in the
+Keras cache, `<root>/models/keras_vit/` where `<root>` is `cache_dir=`, else
+`$KERAS_HOME`, else `~/.keras` (`/tmp/.keras` when that is not writable, as
+for `keras.utils.get_file`), or read from a local directory for offline
+machines and Kaggle datasets.
 
 Downloads use `urllib` with a timeout on connecting and on each read
 (`fetch_preset(timeout=)`, else `$KERAS_VIT_DOWNLOAD_TIMEOUT`, else 60 s),
@@ -31,6 +33,7 @@ import math
 import numbers
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -42,116 +45,267 @@ from keras_vit import _files
 _HF = "https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
 _AUGREG = "https://storage.googleapis.com/vit_models/augreg/{file}.npz"
 
+# Model families, as `Preset.family` and `list_presets(family=)` name them.
+FAMILIES = ("vit", "deit", "deit_distilled", "deit3", "dinov2", "clip", "siglip")
+# Weight layouts of the published files (see keras_vit.checkpoints.registry).
+LAYOUTS = ("timm", "google")
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """One pretrained checkpoint.
 
+    The architecture is named as timm names it (`vit_base_patch16_224`,
+    `deit_small_distilled_patch16_224`, `vit_base_patch16_clip_quickgelu_224`,
+    ...); `keras_vit.vit(preset.architecture)` builds it, and
+    `keras_vit.from_preset` does so and loads the file.
+
     Attributes:
-        name: str. The preset name (timm's `model.tag` naming).
+        name: str. The preset name (timm's `architecture.tag` naming).
         url: str. Download address.
         filename: str. Name of the file in the cache or a local directory.
-        variant: str. `"tiny"`, `"small"`, `"base"`, `"large"` or `"huge"`.
-        patch_size: int.
+        architecture: str. timm architecture name the file belongs to (the
+            preset name before the dot for the timm files).
+        family: str. One of `FAMILIES`: `"vit"` (original ViT and AugReg),
+            `"deit"`, `"deit_distilled"`, `"deit3"`, `"dinov2"`, `"clip"`,
+            `"siglip"`.
+        layout: str. Weight layout of the file: `"timm"` (Hugging Face
+            `.safetensors`) or `"google"` (original `.npz`).
+        variant: str. Width/depth of the encoder: `"tiny"`, `"small"`,
+            `"base"`, `"large"` or `"huge"` (the `keras_vit.models.VARIANTS`
+            row), read from the architecture name.
+        patch_size: int. Side of the square patches, read from the
+            architecture name.
         image_size: int. Training resolution.
-        classes: int or None. Classes of the checkpoint's head (None: no
-            head in the file).
+        classes: int or None. Output width of the checkpoint's head (the
+            image-text projection for CLIP); None: no head in the file.
         preprocessing: str. `keras_vit.preprocess_input` mode the weights
-            expect (`"vit"`: `[-1, 1]`; `"imagenet"`: mean/std).
-        approximate_gelu: bool. GELU form the checkpoint's layout implies
-            for this library (see `keras_vit.checkpoints`).
+            expect: `"vit"` (`[-1, 1]`), `"imagenet"` or `"clip"` (mean/std
+            scaling) or `"siglip"` (`[-1, 1]`).
         sha256: str or None. Expected SHA-256 of the file, None if not yet
             pinned.
         description: str.
+
+    Example:
+    >>> preset = get_preset("deit_small_distilled_patch16_224.fb_in1k")
+    >>> preset.architecture, preset.family, preset.variant, preset.patch_size
+    ('deit_small_distilled_patch16_224', 'deit_distilled', 'small', 16)
     """
 
     name: str
     url: str
     filename: str
+    architecture: str
+    family: str
+    layout: str
     variant: str
     patch_size: int
     image_size: int
     classes: int | None
     preprocessing: str
-    approximate_gelu: bool
     sha256: str | None = None
     description: str = ""
 
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"`family` must be one of {FAMILIES}. Received: family={self.family!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={self.layout!r}")
 
-def _timm(name, variant, patch, size, classes, description, preprocessing="vit"):
-    return Preset(name, _HF.format(name=name), f"{name}.safetensors", variant, patch, size,
-                  classes, preprocessing, False, None, description)
+    @property
+    def approximate_gelu(self):
+        """bool. Whether the file's layout implies tanh-approximated GELU.
+
+        Read from the layout registry (`keras_vit.checkpoints.registry`):
+        True for the Google `.npz` files, False for timm's. The activation
+        of the model itself is set by `architecture` (e.g. CLIP's
+        QuickGELU), not by this flag.
+
+        Example:
+        >>> get_preset("augreg_b16_224_in21k_ft_in1k").approximate_gelu
+        True
+        >>> get_preset("vit_base_patch16_clip_quickgelu_224.openai").approximate_gelu
+        False
+        """
+        from keras_vit.checkpoints.registry import get_layout
+
+        return get_layout(self.layout).approximate_gelu
 
 
-def _augreg(name, file, variant, patch, size, classes, description):
-    return Preset(name, _AUGREG.format(file=file), f"{file}.npz", variant, patch, size,
-                  classes, "vit", True, None, description)
+# Variant and patch size, from a timm architecture name such as
+# vit_base_patch14_reg4_dinov2 or deit_tiny_distilled_patch16_224.
+_ARCHITECTURE = re.compile(
+    r"^(?:vit|deit|deit3)_(?P<variant>tiny|small|base|large|huge)(?:_distilled)?_patch(?P<patch>\d+)(?:_|$)"
+)
+_SIZE = re.compile(r"_(\d+)$")  # the resolution that ends most names
+
+
+def _parse_architecture(architecture):
+    match = _ARCHITECTURE.match(architecture)
+    if match is None:
+        raise ValueError(f"Not a timm ViT architecture name: {architecture!r}")
+    size = _SIZE.search(architecture)
+    return match["variant"], int(match["patch"]), int(size[1]) if size else None
+
+
+def _row(name, url, filename, architecture, family, layout, size, classes, preprocessing, description):
+    variant, patch, named_size = _parse_architecture(architecture)
+    return Preset(name=name, url=url, filename=filename, architecture=architecture, family=family,
+                  layout=layout, variant=variant, patch_size=patch, image_size=size or named_size,
+                  classes=classes, preprocessing=preprocessing, description=description)
+
+
+def _timm(name, family, classes, description, preprocessing="vit", size=None, repository=None):
+    """A timm Hugging Face file; `repository` when timm's `hf_hub_id` is not the
+    preset name, `size` when the architecture name carries none."""
+    return _row(name, _HF.format(name=repository or name), f"{name}.safetensors",
+                name.partition(".")[0], family, "timm", size, classes, preprocessing, description)
+
+
+def _google(name, file, architecture, classes, description):
+    """An original Google/AugReg `.npz` file."""
+    return _row(name, _AUGREG.format(file=file), f"{file}.npz", architecture, "vit", "google", None,
+                classes, "vit", description)
 
 
 _IN1K = "AugReg: ImageNet-21k pretraining, ImageNet-1k fine-tuning (Steiner et al. 2021)"
 _IN21K = "AugReg: ImageNet-21k pretraining only (21843-class head)"
+_DINOV2 = "DINOv2 ViT-{}/14, self-supervised on LVD-142M (Oquab et al. 2023); no head"
+_DINOV2_REG = ("DINOv2 ViT-{}/14 with 4 register tokens (Darcet et al. 2024), self-supervised on "
+               "LVD-142M; no head")
+_CLIP = ("CLIP ViT-{} image tower, OpenAI WIT-400M (Radford et al. 2021), QuickGELU; the head is "
+         "the {}-d image-text projection")
+_DEIT_DISTILLED = ("DeiT-{} distilled: class and distillation tokens, two heads averaged; ImageNet-1k "
+                   "(Touvron et al. 2021)")
+_DEIT3 = "DeiT-III-{}, ImageNet-1k from scratch, LayerScale (Touvron et al. 2022)"
 PRESETS = {
     p.name: p
     for p in [
-        _timm("vit_tiny_patch16_224.augreg_in21k_ft_in1k", "tiny", 16, 224, 1000, _IN1K),
-        _timm("vit_tiny_patch16_384.augreg_in21k_ft_in1k", "tiny", 16, 384, 1000, _IN1K),
-        _timm("vit_small_patch16_224.augreg_in21k_ft_in1k", "small", 16, 224, 1000, _IN1K),
-        _timm("vit_small_patch16_384.augreg_in21k_ft_in1k", "small", 16, 384, 1000, _IN1K),
-        _timm("vit_small_patch32_224.augreg_in21k_ft_in1k", "small", 32, 224, 1000, _IN1K),
-        _timm("vit_base_patch16_224.augreg2_in21k_ft_in1k", "base", 16, 224, 1000,
+        _timm("vit_tiny_patch16_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_tiny_patch16_384.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_small_patch16_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_small_patch16_384.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_small_patch32_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit", 1000,
               "AugReg ImageNet-21k pretraining, ImageNet-1k fine-tuned again by timm (augreg2)"),
-        _timm("vit_base_patch16_224.augreg_in21k_ft_in1k", "base", 16, 224, 1000, _IN1K),
-        _timm("vit_base_patch16_384.augreg_in21k_ft_in1k", "base", 16, 384, 1000, _IN1K),
-        _timm("vit_base_patch32_224.augreg_in21k_ft_in1k", "base", 32, 224, 1000, _IN1K),
-        _timm("vit_base_patch8_224.augreg_in21k_ft_in1k", "base", 8, 224, 1000, _IN1K),
-        _timm("vit_large_patch16_224.augreg_in21k_ft_in1k", "large", 16, 224, 1000, _IN1K),
-        _timm("vit_large_patch16_384.augreg_in21k_ft_in1k", "large", 16, 384, 1000, _IN1K),
-        _timm("vit_tiny_patch16_224.augreg_in21k", "tiny", 16, 224, 21843, _IN21K),
-        _timm("vit_small_patch16_224.augreg_in21k", "small", 16, 224, 21843, _IN21K),
-        _timm("vit_base_patch16_224.augreg_in21k", "base", 16, 224, 21843, _IN21K),
-        _timm("vit_large_patch16_224.augreg_in21k", "large", 16, 224, 21843, _IN21K),
-        _timm("vit_huge_patch14_224.orig_in21k", "huge", 14, 224, None,
+        _timm("vit_base_patch16_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_base_patch16_384.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_base_patch32_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_base_patch8_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_large_patch16_224.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_large_patch16_384.augreg_in21k_ft_in1k", "vit", 1000, _IN1K),
+        _timm("vit_tiny_patch16_224.augreg_in21k", "vit", 21843, _IN21K),
+        _timm("vit_small_patch16_224.augreg_in21k", "vit", 21843, _IN21K),
+        _timm("vit_base_patch16_224.augreg_in21k", "vit", 21843, _IN21K),
+        _timm("vit_large_patch16_224.augreg_in21k", "vit", 21843, _IN21K),
+        _timm("vit_huge_patch14_224.orig_in21k", "vit", None,
               "Original ViT-H/14, ImageNet-21k pretraining (Dosovitskiy et al. 2021); no head"),
-        _timm("deit_tiny_patch16_224.fb_in1k", "tiny", 16, 224, 1000,
+        _timm("deit_tiny_patch16_224.fb_in1k", "deit", 1000,
               "DeiT-Ti, ImageNet-1k from scratch (Touvron et al. 2021)", "imagenet"),
-        _timm("deit_small_patch16_224.fb_in1k", "small", 16, 224, 1000,
+        _timm("deit_small_patch16_224.fb_in1k", "deit", 1000,
               "DeiT-S, ImageNet-1k from scratch (Touvron et al. 2021)", "imagenet"),
-        _timm("deit_base_patch16_224.fb_in1k", "base", 16, 224, 1000,
+        _timm("deit_base_patch16_224.fb_in1k", "deit", 1000,
               "DeiT-B, ImageNet-1k from scratch (Touvron et al. 2021)", "imagenet"),
-        _augreg("augreg_ti16_224_in21k_ft_in1k",
+        _timm("deit_tiny_distilled_patch16_224.fb_in1k", "deit_distilled", 1000, _DEIT_DISTILLED.format("Ti"),
+              "imagenet"),
+        _timm("deit_small_distilled_patch16_224.fb_in1k", "deit_distilled", 1000, _DEIT_DISTILLED.format("S"),
+              "imagenet"),
+        _timm("deit_base_distilled_patch16_224.fb_in1k", "deit_distilled", 1000, _DEIT_DISTILLED.format("B"),
+              "imagenet"),
+        _timm("deit3_small_patch16_224.fb_in1k", "deit3", 1000, _DEIT3.format("S"), "imagenet"),
+        _timm("deit3_base_patch16_224.fb_in1k", "deit3", 1000, _DEIT3.format("B"), "imagenet"),
+        # DINOv2 architectures carry no size; they were trained at 518 px
+        # (a 37 x 37 grid of 14-px patches).
+        _timm("vit_small_patch14_dinov2.lvd142m", "dinov2", None, _DINOV2.format("S"), "imagenet", size=518),
+        _timm("vit_base_patch14_dinov2.lvd142m", "dinov2", None, _DINOV2.format("B"), "imagenet", size=518),
+        _timm("vit_large_patch14_dinov2.lvd142m", "dinov2", None, _DINOV2.format("L"), "imagenet", size=518),
+        _timm("vit_small_patch14_reg4_dinov2.lvd142m", "dinov2", None, _DINOV2_REG.format("S"), "imagenet",
+              size=518),
+        _timm("vit_base_patch14_reg4_dinov2.lvd142m", "dinov2", None, _DINOV2_REG.format("B"), "imagenet",
+              size=518),
+        _timm("vit_large_patch14_reg4_dinov2.lvd142m", "dinov2", None, _DINOV2_REG.format("L"), "imagenet",
+              size=518),
+        # OpenAI's CLIP towers use QuickGELU, which timm's `_quickgelu_`
+        # architectures select; timm's pretrained configs for them point to
+        # the plain architecture's Hub repository (`hf_hub_id`), which holds
+        # the same weights.
+        _timm("vit_base_patch32_clip_quickgelu_224.openai", "clip", 512, _CLIP.format("B/32", 512), "clip",
+              repository="vit_base_patch32_clip_224.openai"),
+        _timm("vit_base_patch16_clip_quickgelu_224.openai", "clip", 512, _CLIP.format("B/16", 512), "clip",
+              repository="vit_base_patch16_clip_224.openai"),
+        _timm("vit_large_patch14_clip_quickgelu_224.openai", "clip", 768, _CLIP.format("L/14", 768), "clip",
+              repository="vit_large_patch14_clip_224.openai"),
+        _timm("vit_base_patch16_clip_224.laion2b", "clip", 512,
+              "OpenCLIP ViT-B/16 image tower, LAION-2B (Cherti et al. 2023), exact GELU; the head is the "
+              "512-d image-text projection", "clip"),
+        _timm("vit_base_patch16_siglip_224.webli", "siglip", None,
+              "SigLIP ViT-B/16 image tower, WebLI (Zhai et al. 2023): attention-pooled (MAP) embedding, "
+              "no head", "siglip"),
+        _google("augreg_ti16_224_in21k_ft_in1k",
                 "Ti_16-i21k-300ep-lr_0.001-aug_none-wd_0.03-do_0.0-sd_0.0--imagenet2012-steps_20k-lr_0.03-res_224",
-                "tiny", 16, 224, 1000, _IN1K + ", original .npz"),
-        _augreg("augreg_s16_224_in21k_ft_in1k",
+                "vit_tiny_patch16_224", 1000, _IN1K + ", original .npz"),
+        _google("augreg_s16_224_in21k_ft_in1k",
                 "S_16-i21k-300ep-lr_0.001-aug_light1-wd_0.03-do_0.0-sd_0.0--imagenet2012-steps_20k-lr_0.03-res_224",
-                "small", 16, 224, 1000, _IN1K + ", original .npz"),
-        _augreg("augreg_b16_224_in21k_ft_in1k",
+                "vit_small_patch16_224", 1000, _IN1K + ", original .npz"),
+        _google("augreg_b16_224_in21k_ft_in1k",
                 "B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0--imagenet2012-steps_20k-lr_0.01-res_224",
-                "base", 16, 224, 1000, _IN1K + ", original .npz"),
-        _augreg("augreg_b16_384_in21k_ft_in1k",
+                "vit_base_patch16_224", 1000, _IN1K + ", original .npz"),
+        _google("augreg_b16_384_in21k_ft_in1k",
                 "B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0--imagenet2012-steps_20k-lr_0.01-res_384",
-                "base", 16, 384, 1000, _IN1K + ", original .npz"),
-        _augreg("augreg_b16_224_in21k",
+                "vit_base_patch16_384", 1000, _IN1K + ", original .npz"),
+        _google("augreg_b16_224_in21k",
                 "B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0",
-                "base", 16, 224, 21843, _IN21K + ", original .npz"),
-        _augreg("augreg_l16_224_in21k_ft_in1k",
+                "vit_base_patch16_224", 21843, _IN21K + ", original .npz"),
+        _google("augreg_l16_224_in21k_ft_in1k",
                 "L_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.1-sd_0.1--imagenet2012-steps_20k-lr_0.01-res_224",
-                "large", 16, 224, 1000, _IN1K + ", original .npz"),
+                "vit_large_patch16_224", 1000, _IN1K + ", original .npz"),
     ]
 }
 
 
-def list_presets():
+def list_presets(family=None):
     """Names of the available presets, sorted.
+
+    Args:
+        family: str or None. Only the presets of this family (one of
+            `FAMILIES`: `"vit"`, `"deit"`, `"deit_distilled"`, `"deit3"`,
+            `"dinov2"`, `"clip"`, `"siglip"`); None lists them all.
+
+    Returns:
+        list of str.
+
+    Raises:
+        ValueError: `family` is not one of `FAMILIES`.
 
     Example:
     >>> "vit_base_patch16_224.augreg2_in21k_ft_in1k" in list_presets()
     True
+    >>> list_presets(family="deit3")
+    ['deit3_base_patch16_224.fb_in1k', 'deit3_small_patch16_224.fb_in1k']
     """
-    return sorted(PRESETS)
+    if family is None:
+        return sorted(PRESETS)
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ValueError(f"`family` must be None or one of {FAMILIES}. Received: family={family!r}")
+    return sorted(name for name, preset in PRESETS.items() if preset.family == family)
 
 
 def get_preset(name):
-    """Returns the `Preset` called `name`; ValueError listing the names otherwise."""
+    """Returns the `Preset` called `name`.
+
+    Args:
+        name: str. A preset name (`list_presets()`).
+
+    Returns:
+        A `Preset`.
+
+    Raises:
+        ValueError: unknown name; the message lists the available ones.
+
+    Example:
+    >>> get_preset("vit_small_patch14_dinov2.lvd142m").image_size
+    518
+    """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}. Available presets: {', '.join(list_presets())}")
     return PRESETS[name]

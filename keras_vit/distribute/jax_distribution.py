@@ -2,7 +2,10 @@
 
 import keras
 
+from keras_vit import layer_names
 from keras_vit._validation import check_positive_int
+
+_B = layer_names.BLOCK_PATH_REGEX
 
 # Shard attention heads and the MLP's hidden units along the "model" axis,
 # Megatron-style: q/k/v kernels (hidden, heads, head_dim) on the heads axis,
@@ -11,12 +14,12 @@ from keras_vit._validation import check_positive_int
 # on its input. Each block then needs one all-reduce after attention and one
 # after the MLP. Embeddings, norms and the head stay replicated.
 _VIT_MODEL_PARALLEL_RULES = (
-    ("transformer_block_.*/attention/(query|key|value)/kernel", (None, "model", None)),
-    ("transformer_block_.*/attention/(query|key|value)/bias", ("model", None)),
-    ("transformer_block_.*/attention/attention_output/kernel", ("model", None, None)),
-    ("transformer_block_.*/mlp/dense_1/kernel", (None, "model")),
-    ("transformer_block_.*/mlp/dense_1/bias", ("model",)),
-    ("transformer_block_.*/mlp/dense_2/kernel", ("model", None)),
+    (_B + "/attention/(query|key|value)/kernel", (None, "model", None)),
+    (_B + "/attention/(query|key|value)/bias", ("model", None)),
+    (_B + "/attention/attention_output/kernel", ("model", None, None)),
+    (_B + "/mlp/dense_1/kernel", (None, "model")),
+    (_B + "/mlp/dense_1/bias", ("model",)),
+    (_B + "/mlp/dense_2/kernel", ("model", None)),
 )
 
 

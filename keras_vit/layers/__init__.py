@@ -1,7 +1,8 @@
 """Backend-agnostic building blocks of a Vision Transformer."""
 
 from keras_vit.layers.attention import MultiHeadSelfAttention
-from keras_vit.layers.class_token import ClassToken
+from keras_vit.layers.attention_pool import AttentionPool
+from keras_vit.layers.class_token import ClassToken, DistillationToken
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.feature_map import ResampleFeatureMap, TokensToFeatureMap
 from keras_vit.layers.initializers import TruncatedNormal
@@ -13,7 +14,9 @@ from keras_vit.layers.register_tokens import RegisterTokens
 from keras_vit.layers.transformer_block import TransformerBlock
 
 __all__ = [
+    "AttentionPool",
     "ClassToken",
+    "DistillationToken",
     "DropPath",
     "LayerScale",
     "MLPBlock",

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_vit._validation import check_pair, check_positive_int
+from keras_vit._validation import check_bool, check_pair, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -20,6 +20,7 @@ class PatchEmbedding(keras.layers.Layer):
         patch_size: int or tuple `(patch_h, patch_w)`. Side of each patch;
             must divide the image height and width.
         hidden_dim: int. Size of each patch embedding.
+        use_bias: bool. Whether the projection has a bias (CLIP's has none).
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -36,11 +37,13 @@ class PatchEmbedding(keras.layers.Layer):
     (2, 12, 8)
     """
 
-    def __init__(self, patch_size, hidden_dim, **kwargs):
+    def __init__(self, patch_size, hidden_dim, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = check_pair("patch_size", patch_size)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.use_bias = check_bool("use_bias", use_bias)
         self.projection = keras.layers.Conv2D(
+            use_bias=self.use_bias,
             filters=self.hidden_dim,
             kernel_size=self.patch_size,
             strides=self.patch_size,
@@ -85,5 +88,6 @@ class PatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim})
+        config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim,
+                       "use_bias": self.use_bias})
         return config

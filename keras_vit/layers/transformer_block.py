@@ -12,7 +12,7 @@ from keras_vit._validation import (
 from keras_vit.layers.attention import MultiHeadSelfAttention
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.layer_scale import LayerScale
-from keras_vit.layers.mlp import MLPBlock
+from keras_vit.layers.mlp import MLPBlock, check_mlp_activation
 
 
 def _offset(seed, offset):
@@ -48,6 +48,9 @@ class TransformerBlock(keras.layers.Layer):
         layer_scale_init: float > 0 or None. Initial LayerScale value; None
             disables LayerScale.
         approximate_gelu: bool. Use the tanh approximation of GELU.
+        mlp_activation: str or None. The MLP's activation: `"gelu"`,
+            `"gelu_tanh"` or `"quick_gelu"` (OpenAI CLIP); None follows
+            `approximate_gelu`.
         layer_norm_epsilon: float > 0. Epsilon of both LayerNorms.
         use_qkv_bias: bool. Bias on the query/key/value projections.
         fused_qkv: bool or None. Compute the query/key/value projections as
@@ -96,6 +99,7 @@ class TransformerBlock(keras.layers.Layer):
         fused_qkv=None,
         remat=False,
         seed=None,
+        mlp_activation=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -106,7 +110,9 @@ class TransformerBlock(keras.layers.Layer):
         self.attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         self.layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
-        self.approximate_gelu = check_bool("approximate_gelu", approximate_gelu)
+        self.mlp_activation = check_mlp_activation(
+            mlp_activation, check_bool("approximate_gelu", approximate_gelu))
+        self.approximate_gelu = self.mlp_activation == "gelu_tanh"
         self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, low=0.0, low_open=True)
         self.use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
         self.seed = seed = check_seed("seed", seed)
@@ -131,7 +137,7 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp = MLPBlock(
             mlp_dim=self.mlp_dim,
             dropout_rate=self.dropout_rate,
-            approximate_gelu=self.approximate_gelu,
+            activation=self.mlp_activation,
             seed=_offset(seed, 2),
             dtype=policy,
             name="mlp",
@@ -207,6 +213,7 @@ class TransformerBlock(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "layer_scale_init": self.layer_scale_init,
                 "approximate_gelu": self.approximate_gelu,
+                "mlp_activation": self.mlp_activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "use_qkv_bias": self.use_qkv_bias,
                 "fused_qkv": self.attention.fused_qkv,

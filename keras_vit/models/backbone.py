@@ -3,6 +3,7 @@ prediction (segmentation, detection, depth)."""
 
 import keras
 
+from keras_vit import layer_names
 from keras_vit._validation import check_bool, check_positive_int, is_integer
 from keras_vit.layers.feature_map import ResampleFeatureMap, TokensToFeatureMap
 from keras_vit.models.vision_transformer import VisionTransformer
@@ -61,6 +62,15 @@ def _check_block_indices(block_indices, num_layers):
     return resolved
 
 
+def _final_norm(vit):
+    names = {layer.name for layer in vit.layers}
+    if layer_names.ENCODER_NORM not in names:
+        raise ValueError(
+            "`apply_norm`=True needs the model's final LayerNorm (encoder_norm); this model "
+            "normalises after pooling instead (fc_norm=True). Pass apply_norm=False.")
+    return vit.get_layer(layer_names.ENCODER_NORM)
+
+
 @keras.saving.register_keras_serializable(package="keras_vit")
 class ViTBackbone(keras.Model):
     """A `VisionTransformer`'s transformer blocks tapped for dense features.
@@ -107,10 +117,10 @@ class ViTBackbone(keras.Model):
         args = _check_arguments(vit, block_indices, output, scales, apply_norm, interpolation, name)
         block_indices, scales, apply_norm = args
         policy = vit.dtype_policy
-        norm = vit.get_layer("encoder_norm") if apply_norm else None
+        norm = _final_norm(vit) if apply_norm else None
         outputs = []
         for k, index in enumerate(block_indices):
-            x = vit.get_layer(f"transformer_block_{index}").output
+            x = vit.get_layer(layer_names.block_name(index)).output
             if norm is not None:
                 x = norm(x)
             if output == "feature_maps":

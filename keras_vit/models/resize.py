@@ -1,3 +1,4 @@
+from keras_vit import layer_names
 from keras_vit._validation import check_int_tuple
 from keras_vit.models.vision_transformer import VisionTransformer
 
@@ -40,8 +41,8 @@ def resize_model(model, input_shape):
         )
     config["input_shape"] = input_shape
     resized = VisionTransformer.from_config(config)
-    source = model.get_layer("position_embedding")
-    target = resized.get_layer("position_embedding")
+    source = model.get_layer(layer_names.POSITION_EMBEDDING)
+    target = resized.get_layer(layer_names.POSITION_EMBEDDING)
     for new_layer in resized.layers:
         if new_layer is target:
             target.position_embedding.assign(source.resample(target.grid_size))

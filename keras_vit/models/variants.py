@@ -16,13 +16,14 @@ VARIANTS = {
     "huge": dict(hidden_dim=1280, num_layers=32, num_heads=16, mlp_dim=5120),
 }
 
-# Patch sizes with published configurations, the first being the default.
+# Patch sizes with published configurations, the first being the default
+# (14: DINOv2, CLIP-L/H; 8: DINO, AugReg B/8).
 PATCH_SIZES = {
-    "tiny": (16, 32),
-    "small": (16, 32),
-    "base": (16, 8, 32),
-    "large": (16, 32),
-    "huge": (14,),
+    "tiny": (16, 32, 8),
+    "small": (16, 32, 8, 14),
+    "base": (16, 8, 32, 14),
+    "large": (16, 32, 14, 8),
+    "huge": (14, 16),
 }
 
 # big_vision's short names ("B/16") and the model names ("vit_base_patch16").

@@ -2,14 +2,18 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit import layer_names as names
 from keras_vit.layers import (
+    AttentionPool,
     ClassToken,
+    DistillationToken,
     PatchEmbedding,
     PositionEmbedding,
     RegisterTokens,
     TransformerBlock,
 )
-from keras_vit.models.variants import get_variant_config
+from keras_vit.layers.mlp import check_mlp_activation
+from keras_vit.models.variants import get_variant_config  # noqa: F401 (doctest)
 from keras_vit._validation import (
     check_bool,
     check_float,
@@ -23,7 +27,7 @@ from keras_vit._validation import (
     check_remat,
 )
 
-POOLING_MODES = ("token", "gap", None)
+POOLING_MODES = ("token", "gap", "map", None)
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
 
 # The most parameters a model may have unless its `max_parameters` says
@@ -52,27 +56,85 @@ def _check_input_shape(input_shape, patch_size):
     return input_shape
 
 
+# Options that change the architecture beyond the four sizes, with their
+# defaults (a plain ViT). `count_parameters` and `VisionTransformer` take them.
+ARCHITECTURE_DEFAULTS = dict(
+    patch_bias=True,
+    class_token=True,
+    distillation=False,
+    num_register_tokens=0,
+    no_embed_class=False,
+    pre_norm=False,
+    fc_norm=False,
+    layer_scale_init=None,
+    use_qkv_bias=True,
+    pooling="token",
+)
+
+
 def _parameter_count(patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top,
-                     classes, num_register_tokens, layer_scale_init, use_qkv_bias):
+                     classes, options):
     """The closed form of `count_parameters`, on checked arguments."""
     d = hidden_dim
+    o = options
     grid = (input_shape[0] // patch_size[0]) * (input_shape[1] // patch_size[1])
+    tokens = int(o["class_token"]) + int(o["distillation"])
+    slots = 0 if o["no_embed_class"] else tokens
     embeddings = (
-        patch_size[0] * patch_size[1] * input_shape[2] * d + d  # patch projection, bias
-        + d  # class token
-        + (1 + grid) * d  # position table: class token and patches
-        + num_register_tokens * d  # registers (no position)
+        patch_size[0] * patch_size[1] * input_shape[2] * d  # patch projection
+        + (d if o["patch_bias"] else 0)  # its bias
+        + tokens * d  # class and distillation tokens
+        + (slots + grid) * d  # position table: slotted tokens and patches
+        + o["num_register_tokens"] * d  # registers (no position)
+        + (2 * d if o["pre_norm"] else 0)  # pre_norm
     )
     block = (
         2 * d  # layer_norm_1
-        + 3 * d * d + (3 * d if use_qkv_bias else 0)  # query, key, value
+        + 3 * d * d + (3 * d if o["use_qkv_bias"] else 0)  # query, key, value
         + d * d + d  # attention_output
         + 2 * d  # layer_norm_2
         + d * mlp_dim + mlp_dim + mlp_dim * d + d  # mlp dense_1, dense_2
-        + (2 * d if layer_scale_init is not None else 0)  # layer_scale_1, layer_scale_2
+        + (2 * d if o["layer_scale_init"] is not None else 0)  # layer_scale_1, layer_scale_2
     )
-    head = d * classes + classes if include_top else 0
-    return embeddings + num_layers * block + 2 * d + head  # + encoder_norm
+    pool = 0
+    if o["pooling"] == "map":
+        pool = d + 4 * (d * d + d) + 2 * d + d * mlp_dim + mlp_dim + mlp_dim * d + d
+    heads = 1 + int(o["distillation"])
+    head = heads * (d * classes + classes) if include_top else 0
+    # encoder_norm, or fc_norm in its place
+    return embeddings + num_layers * block + 2 * d + pool + head
+
+
+def _check_options(options):
+    """Checks the architecture options (see `ARCHITECTURE_DEFAULTS`) and
+    returns them with defaults filled in."""
+    unknown = sorted(set(options) - set(ARCHITECTURE_DEFAULTS))
+    if unknown:
+        raise TypeError(f"Unknown architecture option(s): {', '.join(unknown)}.")
+    o = {**ARCHITECTURE_DEFAULTS, **options}
+    for key in ("patch_bias", "class_token", "distillation", "no_embed_class", "pre_norm", "fc_norm",
+                "use_qkv_bias"):
+        o[key] = check_bool(key, o[key])
+    o["num_register_tokens"] = check_non_negative_int("num_register_tokens", o["num_register_tokens"])
+    o["layer_scale_init"] = check_optional_positive_float("layer_scale_init", o["layer_scale_init"])
+    if o["pooling"] not in POOLING_MODES:
+        raise ValueError(
+            f"`pooling` must be one of {POOLING_MODES}. Received: pooling={o['pooling']!r}"
+        )
+    if o["pooling"] == "token" and not o["class_token"]:
+        raise ValueError(
+            "`pooling`='token' needs the class token; with class_token=False use pooling='gap' "
+            "or 'map' (or None)."
+        )
+    if o["distillation"]:
+        if not o["class_token"]:
+            raise ValueError("`distillation`=True needs the class token (class_token=True).")
+        if o["pooling"] not in ("token", None):
+            raise ValueError(
+                "A distilled ViT (distillation=True) pools its class and distillation tokens: "
+                f"`pooling` must be 'token' or None. Received: pooling={o['pooling']!r}"
+            )
+    return o
 
 
 def count_parameters(
@@ -87,17 +149,29 @@ def count_parameters(
     layer_scale_init=None,
     use_qkv_bias=True,
     num_heads=None,
+    class_token=True,
+    distillation=False,
+    no_embed_class=False,
+    pre_norm=False,
+    fc_norm=False,
+    patch_bias=True,
+    pooling=None,
+    **kwargs,
 ):
     """Parameter count of a `VisionTransformer`, from its configuration alone.
 
     The closed form, with `d = hidden_dim`, `m = mlp_dim` and a grid of
     `n = (height / patch_h) * (width / patch_w)` patches:
-    patch embedding `patch_h * patch_w * channels * d + d`; class token `d`;
-    position table `(1 + n) * d`; registers `num_register_tokens * d`; per
-    block `4 d^2 + 4 d` (query/key/value and output projections with biases,
+    patch embedding `patch_h * patch_w * channels * d + d`; class and
+    distillation tokens `d` each; position table `(s + n) * d` with `s`
+    slotted tokens (class and distillation, none with `no_embed_class`);
+    registers `num_register_tokens * d`; `pre_norm` `2 d`; per block
+    `4 d^2 + 4 d` (query/key/value and output projections with biases,
     less `3 d` without the query/key/value biases) `+ 2 d m + m + d` (MLP)
     `+ 4 d` (two LayerNorms) `+ 2 d` (LayerScale, if used); final LayerNorm
-    `2 d`; head `d * classes + classes` (with `include_top`). It equals
+    (`encoder_norm` or `fc_norm`) `2 d`; a MAP head
+    `d + 4 (d^2 + d) + 2 d + 2 d m + m + d`; head `d * classes + classes`,
+    twice for a distilled model (with `include_top`). It equals
     `model.count_params()` and is what `VisionTransformer` checks against
     `max_parameters` before creating any layer. Python integers: no
     overflow, and nothing is allocated.
@@ -116,7 +190,17 @@ def count_parameters(
         use_qkv_bias: bool. Whether the query/key/value projections have
             biases.
         num_heads: int or None. Does not change the count; accepted so that
-            a `get_variant_config` dictionary can be passed as it is.
+            a configuration dictionary can be passed as it is.
+        class_token, distillation, no_embed_class, pre_norm, fc_norm,
+            patch_bias: bool. The architecture options of
+            `VisionTransformer`.
+        pooling: `"token"`, `"gap"`, `"map"` or None. Only `"map"` (an
+            attention-pooling head) changes the count; None is `"token"`
+            with a class token, `"gap"` without.
+        **kwargs: other `VisionTransformer` arguments, which do not change
+            the count (rates, `mlp_activation`, `layer_norm_epsilon`,
+            `weights`, ...): accepted so that `model.get_config()` can be
+            passed as it is; unknown names are a `TypeError`.
 
     Returns:
         int: the number of parameters (weights) of the model.
@@ -135,11 +219,22 @@ def count_parameters(
     input_shape = _check_input_shape(input_shape, patch_size)
     include_top = check_bool("include_top", include_top)
     classes = check_positive_int("classes", classes) if include_top else 0
-    num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
-    layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
-    use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+    import inspect
+
+    accepted = set(inspect.signature(VisionTransformer.__init__).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise TypeError(f"count_parameters() got unexpected argument(s): {', '.join(unknown)}.")
+    if pooling is None and include_top:
+        pooling = "token" if class_token else "gap"
+    options = _check_options(dict(
+        num_register_tokens=num_register_tokens, layer_scale_init=layer_scale_init,
+        use_qkv_bias=use_qkv_bias, class_token=class_token, distillation=distillation,
+        no_embed_class=no_embed_class, pre_norm=pre_norm, fc_norm=fc_norm, patch_bias=patch_bias,
+        pooling=pooling,
+    ))
     return _parameter_count(patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top,
-                            classes, num_register_tokens, layer_scale_init, use_qkv_bias)
+                            classes, options)
 
 
 def _check_size(count, max_parameters, config):
@@ -151,18 +246,6 @@ def _check_size(count, max_parameters, config):
             f"({count * 4 / 1e9:,.1f} GB in float32), more than `max_parameters`={limit:,}"
             f"{' (the default, MAX_PARAMETERS)' if max_parameters is None else ''}. "
             "Check the sizes, or pass a larger `max_parameters` to build it anyway."
-        )
-
-
-def _check_preset_architecture(preset, patch_size, hidden_dim, num_layers):
-    expected = get_variant_config(preset.variant, patch_size=preset.patch_size)
-    if (patch_size != (preset.patch_size,) * 2 or hidden_dim != expected["hidden_dim"]
-            or num_layers != expected["num_layers"]):
-        raise ValueError(
-            f"Preset {preset.name!r} is ViT {preset.variant} with patch size "
-            f"{preset.patch_size}; this model has patch size {patch_size}, hidden_dim "
-            f"{hidden_dim}, num_layers {num_layers}. Use keras_vit.from_preset("
-            f"{preset.name!r}) or the matching builder and patch_size."
         )
 
 
@@ -180,8 +263,19 @@ class VisionTransformer(keras.Model):
     a class token is prepended, a learned position embedding added, optional
     register tokens inserted, and the sequence runs through `num_layers`
     pre-LayerNorm transformer blocks and a final LayerNorm. The image is then
-    represented by the class token (`pooling="token"`) or the mean of the
-    patch tokens (`pooling="gap"`), followed by a linear head.
+    represented by the class token (`pooling="token"`), the mean of the
+    patch tokens (`pooling="gap"`) or an attention-pooling head
+    (`pooling="map"`), followed by a linear head.
+
+    The options of the published ViT families are arguments: DeiT's
+    distillation token and second head (`distillation`), DeiT-III's and
+    DINOv2's LayerScale (`layer_scale_init`) and position table without a
+    class slot (`no_embed_class`), DINOv2's register tokens, CLIP's
+    LayerNorm before the blocks (`pre_norm`, `patch_bias=False`,
+    `layer_norm_epsilon=1e-5`, OpenAI's `mlp_activation="quick_gelu"`),
+    SigLIP's class-token-free MAP head (`class_token=False,
+    pooling="map"`), timm's `fc_norm`. `keras_vit.vit(name)` builds timm's
+    architectures by name with the right options.
 
     Reference: Dosovitskiy et al., "An Image is Worth 16x16 Words:
     Transformers for Image Recognition at Scale", ICLR 2021.
@@ -197,13 +291,16 @@ class VisionTransformer(keras.Model):
     tokens, position embedding and head; LeCun normal for the patch
     projection; zero biases; LayerNorm scale 1 and offset 0.
 
-    **Layer names** are stable (they are part of every weight file):
-    `patch_embedding` (with sublayer `projection`), `class_token`,
-    `position_embedding`, `register_tokens` (when used), `embedding_dropout`,
-    `transformer_block_{i}` for `i` in `0..num_layers-1` (sublayers
-    `layer_norm_1`, `attention` with `query`/`key`/`value`/`attention_output`,
-    `layer_scale_1`, `layer_norm_2`, `mlp` with `dense_1`/`dense_2`,
-    `layer_scale_2`), `encoder_norm`, `head`.
+    **Layer names** are stable (they are part of every weight file; they
+    are defined in `keras_vit.layer_names`): `patch_embedding` (with
+    sublayer `projection`), `class_token`, `distillation_token`,
+    `position_embedding`, `register_tokens`, `embedding_dropout`,
+    `pre_norm`, `transformer_block_{i}` for `i` in `0..num_layers-1`
+    (sublayers `layer_norm_1`, `attention` with
+    `query`/`key`/`value`/`attention_output`, `layer_scale_1`,
+    `layer_norm_2`, `mlp` with `dense_1`/`dense_2`, `layer_scale_2`),
+    `encoder_norm`, `attention_pool`, `fc_norm`, `head`, `head_dist`; each
+    only when the configuration uses it.
 
     Args:
         patch_size: int or tuple `(patch_h, patch_w)`. Patch side; must
@@ -217,16 +314,24 @@ class VisionTransformer(keras.Model):
             `keras_vit.checkpoints.list_presets()`; fetched into the Keras
             cache) or a path to a checkpoint file: Google/big_vision `.npz`,
             timm `.safetensors`, Keras `.weights.h5` or `.keras`, told apart
-            by content. Loading is strict (see
-            `keras_vit.checkpoints.load_weights`): another resolution
+            by content. Options the file determines (LayerScale, registers,
+            class and distillation tokens, `no_embed_class`, `pre_norm`,
+            `fc_norm`, the MAP head, qkv and patch biases) are taken from it
+            when left at their defaults, with a printed line; an explicit
+            argument the file contradicts is a `ValueError`. Loading is
+            strict (see `keras_vit.checkpoints.load_weights`): the load
+            reproduces the file's function or raises; another resolution
             resamples the position embedding, another `classes` keeps a new
             head, `include_top=False` drops the file's head. What was done
             is in `model.load_report`.
         input_shape: tuple `(height, width, channels)`. Defaults to the
             preset's resolution, else `(224, 224, 3)`.
-        pooling: `"token"` (class token), `"gap"` (mean of the patch tokens,
-            excluding class and register tokens) or None (the whole
-            normalised token sequence; only with `include_top=False`).
+        pooling: `"token"` (class token; a distilled model averages the
+            class and distillation tokens' heads), `"gap"` (mean of the
+            patch tokens, excluding class, distillation and register
+            tokens), `"map"` (an `AttentionPool` over the patch tokens,
+            SigLIP) or None (the whole token sequence, normalised unless
+            `fc_norm`; only with `include_top=False`).
         classes: int. Number of classes of the head (with `include_top`).
         classifier_activation: str, callable or None. Activation of the head;
             None returns logits. Defaults to `"softmax"`, as in Keras
@@ -244,8 +349,10 @@ class VisionTransformer(keras.Model):
         approximate_gelu: bool or None. Use tanh-approximated GELU (the
             original JAX checkpoints' form) instead of the exact one. None:
             the form of the `weights` file's layout (tanh for Google and
-            big_vision `.npz`, exact otherwise).
-        layer_norm_epsilon: float. Epsilon of every LayerNorm (1e-6).
+            big_vision `.npz`, exact otherwise), or `mlp_activation`.
+        layer_norm_epsilon: float. Epsilon of every LayerNorm (1e-6; CLIP
+            1e-5; a transformers file's 1e-12 when `weights` is one and
+            this is left at 1e-6).
         use_qkv_bias: bool. Bias on the query/key/value projections.
         fused_qkv: bool or None. One matmul for the query/key/value
             projections instead of three (same weights, same results); None
@@ -258,6 +365,24 @@ class VisionTransformer(keras.Model):
         dtype: dtype or `keras.DTypePolicy` of the model's layers, e.g.
             `"mixed_bfloat16"`; None uses the global policy. The head always
             computes in float32.
+        class_token: bool. Prepend a class token (False: SigLIP and timm's
+            gap ViTs; then `pooling` must be `"gap"`, `"map"` or None).
+        distillation: bool. DeiT's distillation token (after the class
+            token) and second head `head_dist`; the output is the average
+            of both heads' logits (then `classifier_activation`), as timm
+            does; `keras_vit.models.distillation_outputs(model)` gives both
+            for training with a teacher.
+        no_embed_class: bool. The position table covers the patch grid
+            only; the class and distillation tokens get no position
+            (DeiT-III, DINOv2 with registers, timm's `no_embed_class`).
+            Register tokens never have position slots.
+        pre_norm: bool. A LayerNorm (`pre_norm`) after the embeddings,
+            before the blocks (CLIP).
+        fc_norm: bool. Normalise after pooling (`fc_norm`) instead of the
+            final `encoder_norm` on every token (timm's `fc_norm`).
+        mlp_activation: str or None. `"gelu"`, `"gelu_tanh"` or
+            `"quick_gelu"` (OpenAI CLIP); None follows `approximate_gelu`.
+        patch_bias: bool. Bias on the patch projection (CLIP has none).
         max_parameters: int or None. Refuse (ValueError, before any layer
             is created) a configuration with more parameters than this, as
             counted by `keras_vit.models.count_parameters`; None uses
@@ -302,6 +427,13 @@ class VisionTransformer(keras.Model):
         name="vision_transformer",
         dtype=None,
         max_parameters=None,
+        class_token=True,
+        distillation=False,
+        no_embed_class=False,
+        pre_norm=False,
+        fc_norm=False,
+        mlp_activation=None,
+        patch_bias=True,
         **kwargs,
     ):
         # Every argument is checked before any layer or weight is created.
@@ -315,27 +447,20 @@ class VisionTransformer(keras.Model):
                 f"`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        if pooling not in POOLING_MODES:
-            raise ValueError(
-                f"`pooling` must be one of {POOLING_MODES}. Received: pooling={pooling!r}"
-            )
         include_top = check_bool("include_top", include_top)
-        if include_top:
-            if pooling is None:
-                raise ValueError(
-                    "`pooling` must be 'token' or 'gap' when include_top=True. "
-                    "Received: pooling=None"
-                )
-            # Checked only with a head: without one, `classes` is unused.
-            classes = check_positive_int("classes", classes)
+        options = dict(
+            class_token=class_token, distillation=distillation,
+            num_register_tokens=num_register_tokens, no_embed_class=no_embed_class,
+            pre_norm=pre_norm, fc_norm=fc_norm, layer_scale_init=layer_scale_init,
+            use_qkv_bias=use_qkv_bias, pooling=pooling, patch_bias=patch_bias,
+        )
         dropout_rate = check_rate("dropout_rate", dropout_rate)
         attention_dropout_rate = check_rate("attention_dropout_rate", attention_dropout_rate)
         drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-        layer_scale_init = check_optional_positive_float("layer_scale_init", layer_scale_init)
-        num_register_tokens = check_non_negative_int("num_register_tokens", num_register_tokens)
         layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, low=0.0, low_open=True)
         approximate_gelu = check_bool("approximate_gelu", approximate_gelu, allow_none=True)
-        use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+        if mlp_activation is not None:
+            check_mlp_activation(mlp_activation, approximate_gelu)
         fused_qkv = check_bool("fused_qkv", fused_qkv, allow_none=True)
         remat = check_remat(remat, dropout_rate, attention_dropout_rate)
         max_parameters = check_optional(check_positive_int, "max_parameters", max_parameters)
@@ -343,25 +468,46 @@ class VisionTransformer(keras.Model):
             keras.activations.get(classifier_activation)  # raises on unknown names
         checkpoint = None
         if weights is not None:
-            # Read (and, for a preset, fetch) the file before building, so a
-            # bad path or format fails before any work, and the checkpoint
-            # can choose defaults (resolution, GELU form).
+            # Read (and, for a preset, fetch) the file's headers before
+            # building, so a bad path or format fails before any work, and
+            # the file can determine options left at their defaults.
+            from keras_vit.checkpoints.architecture import infer_options
             from keras_vit.checkpoints.loading import resolve_checkpoint
 
             checkpoint = resolve_checkpoint(weights)
             preset = checkpoint.preset
-            if preset is not None:
-                _check_preset_architecture(preset, patch_size, hidden_dim, num_layers)
-                if input_shape is None:
-                    input_shape = (preset.image_size, preset.image_size, 3)
-            if approximate_gelu is None:
-                approximate_gelu = checkpoint.format in ("google", "big_vision")
-        if approximate_gelu is None:
-            approximate_gelu = False
+            if preset is not None and input_shape is None:
+                input_shape = (preset.image_size, preset.image_size, 3)
+            grid = None
+            if input_shape is not None:
+                shape = _check_input_shape(input_shape, patch_size)
+                grid = (shape[0] // patch_size[0], shape[1] // patch_size[1])
+            options, implied, notes = infer_options(
+                checkpoint, options, ARCHITECTURE_DEFAULTS, grid,
+                dict(patch_size=patch_size, hidden_dim=hidden_dim, num_layers=num_layers,
+                     mlp_dim=mlp_dim, num_heads=num_heads),
+            )
+            if approximate_gelu is None and mlp_activation is None:
+                mlp_activation = implied.get("mlp_activation")
+            if layer_norm_epsilon == 1e-6 and "layer_norm_epsilon" in implied:
+                # The default, where the layout records another (transformers).
+                layer_norm_epsilon = implied["layer_norm_epsilon"]
+            for note in notes:
+                print(f"keras_vit: {note}")
+        options = _check_options(options)
+        if include_top:
+            if options["pooling"] is None:
+                raise ValueError(
+                    "`pooling` must be 'token', 'gap' or 'map' when include_top=True. "
+                    "Received: pooling=None"
+                )
+            # Checked only with a head: without one, `classes` is unused.
+            classes = check_positive_int("classes", classes)
+        mlp_activation = check_mlp_activation(mlp_activation, bool(approximate_gelu))
+        approximate_gelu = mlp_activation == "gelu_tanh"
         input_shape = _check_input_shape(input_shape, patch_size)
         num_parameters = _parameter_count(
-            patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top, classes,
-            num_register_tokens, layer_scale_init, use_qkv_bias,
+            patch_size, hidden_dim, num_layers, mlp_dim, input_shape, include_top, classes, options,
         )
         _check_size(num_parameters, max_parameters, dict(
             patch_size=patch_size, hidden_dim=hidden_dim, num_layers=num_layers, mlp_dim=mlp_dim,
@@ -373,14 +519,38 @@ class VisionTransformer(keras.Model):
         # so logits and probabilities never round to bfloat16/float16.
         head_dtype = "float32" if policy.compute_dtype in ("float16", "bfloat16") else policy
 
+        o = options
+        pooling = o["pooling"]
         grid_size = (input_shape[0] // patch_size[0], input_shape[1] // patch_size[1])
         images = keras.Input(shape=input_shape, name="images")
-        x = PatchEmbedding(patch_size, hidden_dim, dtype=policy, name="patch_embedding")(images)
-        x = ClassToken(dtype=policy, name="class_token")(x)
-        x = PositionEmbedding(grid_size, num_prefix_tokens=1, dtype=policy, name="position_embedding")(x)
-        if num_register_tokens:
-            x = RegisterTokens(num_register_tokens, insert_index=1, dtype=policy, name="register_tokens")(x)
-        x = keras.layers.Dropout(dropout_rate, dtype=policy, name="embedding_dropout")(x)
+        x = PatchEmbedding(patch_size, hidden_dim, use_bias=o["patch_bias"], dtype=policy,
+                           name=names.PATCH_EMBEDDING)(images)
+
+        def prefix_tokens(x):
+            # [class][distillation][patches]: the distillation token is
+            # prepended first, then the class token in front of it.
+            if o["distillation"]:
+                x = DistillationToken(dtype=policy, name=names.DISTILLATION_TOKEN)(x)
+            if o["class_token"]:
+                x = ClassToken(dtype=policy, name=names.CLASS_TOKEN)(x)
+            return x
+
+        num_tokens = int(o["class_token"]) + int(o["distillation"])
+        if o["no_embed_class"]:
+            x = PositionEmbedding(grid_size, num_prefix_tokens=0, dtype=policy,
+                                  name=names.POSITION_EMBEDDING)(x)
+            x = prefix_tokens(x)
+        else:
+            x = prefix_tokens(x)
+            x = PositionEmbedding(grid_size, num_prefix_tokens=num_tokens, dtype=policy,
+                                  name=names.POSITION_EMBEDDING)(x)
+        if o["num_register_tokens"]:
+            x = RegisterTokens(o["num_register_tokens"], insert_index=num_tokens, dtype=policy,
+                               name=names.REGISTER_TOKENS)(x)
+        x = keras.layers.Dropout(dropout_rate, dtype=policy, name=names.EMBEDDING_DROPOUT)(x)
+        if o["pre_norm"]:
+            x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                name=names.PRE_NORM)(x)
         for index in range(num_layers):
             block_rate = drop_path_rate * index / max(num_layers - 1, 1)
             x = TransformerBlock(
@@ -389,29 +559,55 @@ class VisionTransformer(keras.Model):
                 dropout_rate=dropout_rate,
                 attention_dropout_rate=attention_dropout_rate,
                 drop_path_rate=block_rate,
-                layer_scale_init=layer_scale_init,
-                approximate_gelu=approximate_gelu,
+                layer_scale_init=o["layer_scale_init"],
+                mlp_activation=mlp_activation,
                 layer_norm_epsilon=layer_norm_epsilon,
-                use_qkv_bias=use_qkv_bias,
+                use_qkv_bias=o["use_qkv_bias"],
                 fused_qkv=fused_qkv,
                 remat=remat,
                 dtype=policy,
-                name=f"transformer_block_{index}",
+                name=names.block_name(index),
             )(x)
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="encoder_norm")(x)
-        num_prefix_tokens = 1 + num_register_tokens
+        if not o["fc_norm"]:
+            x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                name=names.ENCODER_NORM)(x)
+        num_prefix_tokens = num_tokens + o["num_register_tokens"]
+        fc_norm_layer = None
+        if o["fc_norm"] and pooling is not None:
+            fc_norm_layer = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                            name=names.FC_NORM)
+        pooled = [x]
         if pooling == "token":
-            x = x[:, 0]
+            pooled = [x[:, 0], x[:, 1]] if o["distillation"] else [x[:, 0]]
         elif pooling == "gap":
-            x = ops.mean(x[:, num_prefix_tokens:], axis=1)
+            pooled = [ops.mean(x[:, num_prefix_tokens:], axis=1)]
+        elif pooling == "map":
+            pool = AttentionPool(num_heads, mlp_dim, mlp_activation=mlp_activation,
+                                 layer_norm_epsilon=layer_norm_epsilon, dtype=policy,
+                                 name=names.ATTENTION_POOL)
+            pooled = [pool(x[:, num_prefix_tokens:] if num_prefix_tokens else x)]
+        if fc_norm_layer is not None:
+            pooled = [fc_norm_layer(p) for p in pooled]
         if include_top:
-            x = keras.layers.Dense(
-                classes,
-                activation=classifier_activation,
-                kernel_initializer=TruncatedNormal(stddev=0.02),
-                dtype=head_dtype,
-                name="head",
-            )(x)
+            kernel_init = TruncatedNormal(stddev=0.02)
+            if len(pooled) == 1:
+                x = keras.layers.Dense(classes, activation=classifier_activation,
+                                       kernel_initializer=kernel_init, dtype=head_dtype,
+                                       name=names.HEAD)(pooled[0])
+            else:
+                # DeiT: the average of the class head and the distillation
+                # head (`distillation_outputs` gives both, for training).
+                logits = keras.layers.Dense(classes, kernel_initializer=kernel_init,
+                                            dtype=head_dtype, name=names.HEAD)(pooled[0])
+                logits_dist = keras.layers.Dense(classes, kernel_initializer=kernel_init,
+                                                 dtype=head_dtype, name=names.HEAD_DIST)(pooled[1])
+                x = keras.layers.Average(dtype=head_dtype, name="head_average")([logits, logits_dist])
+                x = keras.layers.Activation(classifier_activation or "linear", dtype=head_dtype,
+                                            name=names.HEAD_ACTIVATION)(x)
+        elif len(pooled) == 2:
+            x = keras.layers.Average(dtype=policy, name="token_average")(pooled)
+        else:
+            x = pooled[0]
         super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
         # A functional Model ignores `dtype`; set the model's own policy so
         # that `compile` sees "mixed_float16" (and adds loss scaling) and
@@ -431,11 +627,18 @@ class VisionTransformer(keras.Model):
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
         self.drop_path_rate = drop_path_rate
-        self.layer_scale_init = layer_scale_init
-        self.num_register_tokens = num_register_tokens
+        self.layer_scale_init = o["layer_scale_init"]
+        self.num_register_tokens = o["num_register_tokens"]
+        self.class_token = o["class_token"]
+        self.distillation = o["distillation"]
+        self.no_embed_class = o["no_embed_class"]
+        self.pre_norm = o["pre_norm"]
+        self.fc_norm = o["fc_norm"]
+        self.patch_bias = o["patch_bias"]
+        self.mlp_activation = mlp_activation
         self.approximate_gelu = approximate_gelu
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.use_qkv_bias = use_qkv_bias
+        self.use_qkv_bias = o["use_qkv_bias"]
         self.fused_qkv = fused_qkv
         self.remat = remat
         self.max_parameters = max_parameters
@@ -446,6 +649,19 @@ class VisionTransformer(keras.Model):
             from keras_vit.checkpoints.loading import load_weights
 
             self.load_report = load_weights(self, checkpoint)
+
+    @property
+    def blocks(self):
+        """The transformer blocks (`TransformerBlock` layers), in order."""
+        return [self.get_layer(names.block_name(index)) for index in range(self.num_layers)]
+
+    def architecture_options(self):
+        """The architecture options (see `ARCHITECTURE_DEFAULTS`) of this model.
+
+        Returns:
+            dict.
+        """
+        return {key: getattr(self, key) for key in ARCHITECTURE_DEFAULTS}
 
     def get_config(self):
         activation = self.classifier_activation
@@ -475,6 +691,13 @@ class VisionTransformer(keras.Model):
             "use_qkv_bias": self.use_qkv_bias,
             "fused_qkv": self.fused_qkv,
             "remat": self.remat,
+            "class_token": self.class_token,
+            "distillation": self.distillation,
+            "no_embed_class": self.no_embed_class,
+            "pre_norm": self.pre_norm,
+            "fc_norm": self.fc_norm,
+            "patch_bias": self.patch_bias,
+            "mlp_activation": self.mlp_activation,
         }
         if self.max_parameters is not None:  # only an override is saved
             config["max_parameters"] = self.max_parameters

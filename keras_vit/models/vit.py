@@ -5,6 +5,7 @@ Each builder spreads one row of `variants.VARIANTS` into
 docstring template.
 """
 
+from keras_vit.models.timm_architectures import architecture_config, is_timm_name
 from keras_vit.models.variants import PATCH_SIZES, VARIANTS, get_variant_config
 from keras_vit.models.vision_transformer import VisionTransformer
 
@@ -102,11 +103,11 @@ def _with_features(config, kwargs):
     if blocks is None:
         if scales is not None:
             raise ValueError("`feature_scales` needs `feature_blocks`. Received: feature_blocks=None")
-        return VisionTransformer(**config, **kwargs)
+        return VisionTransformer(**{**config, **kwargs})
     from keras_vit.models.backbone import vit_backbone
 
     kwargs.update(include_top=False, pooling=None)  # a backbone has no head
-    model = VisionTransformer(**config, **kwargs)
+    model = VisionTransformer(**{**config, **kwargs})
     return vit_backbone(model, block_indices=blocks, output=output, scales=scales,
                         name=f"{model.name}_backbone")
 
@@ -161,20 +162,55 @@ def ViTHuge(patch_size=14, include_top=True, weights=None, input_shape=None, poo
 
 
 def vit(variant, **kwargs):
-    """Builds a ViT from a variant name, big_vision style.
+    """Builds a ViT from a variant name (big_vision style) or a timm
+    architecture name.
+
+    timm's names build exactly timm's architecture of that name (the same
+    parameter count as `timm.create_model(name)` at any resolution and
+    class count, the same function): ViT/AugReg (`"vit_base_patch16_224"`),
+    DeiT (`"deit_small_patch16_224"`), DeiT distilled
+    (`"deit_base_distilled_patch16_224"`), DeiT-III
+    (`"deit3_base_patch16_224"`), DINOv2 with and without registers
+    (`"vit_large_patch14_reg4_dinov2"`), CLIP image towers
+    (`"vit_base_patch16_clip_224"`, OpenAI's `"..._clip_quickgelu_224"`),
+    SigLIP (`"vit_base_patch16_siglip_224"`, `"..._siglip_gap_224"`) and
+    timm's class-token-free ViTs (`"vit_betwixt_patch16_reg4_gap_256"`);
+    see `keras_vit.models.list_architectures()`. A pretrained tag after a
+    dot is ignored. Names of families keras_vit does not build (EVA-02,
+    RoPE and res-post-norm ViTs, DINOv2 giant) raise a `ValueError` saying
+    why.
 
     Args:
-        variant: str. e.g. `"B/16"`, `"Ti/16"`, `"L/32"`, `"H/14"`,
-            `"vit_small_patch32"`, or `"base"` (then pass `patch_size`).
-        **kwargs: `VisionTransformer` arguments (`include_top`, `classes`,
-            `input_shape`, `pooling`, rates, `dtype`, ...).
+        variant: str. A timm architecture name; or `"B/16"`, `"Ti/16"`,
+            `"L/32"`, `"H/14"`, `"vit_small_patch32"`, or `"base"` (then
+            pass `patch_size`).
+        **kwargs: `VisionTransformer` arguments, overriding the named
+            configuration (`input_shape`, `classes`, `include_top`,
+            `num_layers`, `classifier_activation`, `drop_path_rate`,
+            `weights`, `dtype`, ...). `classes` given for an architecture
+            whose timm default has no head adds one.
 
     Returns:
-        A `VisionTransformer`.
+        A `VisionTransformer` (or a `ViTBackbone` with `feature_blocks`).
 
     Example:
     >>> vit("Ti/16", input_shape=(32, 32, 3), classes=10).output_shape
     (None, 10)
+    >>> vit("vit_small_patch14_reg4_dinov2", input_shape=(56, 56, 3), num_layers=2).num_register_tokens
+    4
     """
-    config = get_variant_config(variant, patch_size=kwargs.pop("patch_size", None))
+    if isinstance(variant, str) and is_timm_name(variant.split(".")[0]):
+        config = architecture_config(variant)
+        if "classes" in kwargs and "include_top" not in kwargs:
+            config.pop("include_top", None)
+        config["name"] = variant.split(".")[0]
+        config.update(kwargs)
+        return _with_features({}, config)
+    patch_size = kwargs.pop("patch_size", None)
+    try:
+        config = get_variant_config(variant, patch_size=patch_size)
+    except ValueError:
+        if isinstance(variant, str) and variant.count("_") >= 2:
+            architecture_config(variant)  # raises, naming close timm names
+        raise
     return _with_features(config, kwargs)

@@ -16,11 +16,12 @@ import numbers
 import keras
 from keras import ops
 
+from keras_vit import layer_names
 from keras_vit._validation import check_bool, check_float, check_non_negative_int
 from keras_vit.training import _state
 
-# The layers before the first transformer block (register tokens are optional).
-EMBEDDING_LAYERS = ("patch_embedding", "class_token", "position_embedding", "register_tokens")
+# The layers before the first transformer block (each optional but the first).
+EMBEDDING_LAYERS = layer_names.EMBEDDING_LAYERS
 
 
 # --------------------------------------------------------------------------
@@ -39,11 +40,11 @@ def _num_blocks(model):
     num_layers = getattr(model, "num_layers", None)
     if not isinstance(num_layers, int):
         num_layers = 0
-        while f"transformer_block_{num_layers}" in names:
-            num_layers += 1
+        num_layers = len(layer_names.block_names(model))
     missing = [
         name
-        for name in ("patch_embedding", *(f"transformer_block_{i}" for i in range(num_layers)))
+        for name in (layer_names.PATCH_EMBEDDING,
+                     *(layer_names.block_name(i) for i in range(num_layers)))
         if name not in names
     ]
     if num_layers < 1 or missing:
@@ -71,11 +72,13 @@ def _frozen_names(model, num_layers, num_blocks, embeddings, head):
     """Names of the top-level layers `freeze` leaves frozen."""
     names = {layer.name for layer in model.layers}
     frozen = [name for name in EMBEDDING_LAYERS if embeddings and name in names]
-    frozen += [f"transformer_block_{i}" for i in range(num_blocks)]
-    if num_blocks == num_layers and "encoder_norm" in names:
-        frozen.append("encoder_norm")
+    frozen += [layer_names.block_name(i) for i in range(num_blocks)]
+    if num_blocks == num_layers:
+        # The final norm and the pooling (attention pool, fc_norm) between
+        # the blocks and the head.
+        frozen += [name for name in layer_names.POOLING_LAYERS if name in names]
     if head:
-        frozen.append("head")
+        frozen += [name for name in layer_names.HEAD_LAYERS if name in names]
     return frozen
 
 

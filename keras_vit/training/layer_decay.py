@@ -1,12 +1,11 @@
 """Layer-wise learning-rate decay (BEiT, timm `layer_decay`) as an AdamW."""
 
-import re
-
 import keras
 from keras import ops
 
 from keras_vit._validation import check_float
 from keras_vit.training.freezing import EMBEDDING_LAYERS, _num_blocks
+from keras_vit import layer_names
 from keras_vit.training.optimizers import (
     NO_WEIGHT_DECAY_NAMES,
     REFERENCE_BATCH_SIZE,
@@ -14,14 +13,11 @@ from keras_vit.training.optimizers import (
     scale_learning_rate,
 )
 
-_BLOCK = re.compile(r"^transformer_block_(\d+)$")
-
-
 def _layer_multiplier(path, num_layers, decay):
     for part in path.split("/"):
-        match = _BLOCK.match(part)
-        if match:
-            return decay ** (num_layers - int(match.group(1)))
+        index = layer_names.block_index(part)
+        if index is not None:
+            return decay ** (num_layers - index)
         if part in EMBEDDING_LAYERS:
             return decay ** (num_layers + 1)
     return 1.0

@@ -11,13 +11,14 @@ from keras_vit.training.schedules import WarmupCosine
 # Short variable names (what `AdamW.exclude_from_weight_decay(var_names=...)`
 # matches) that get no weight decay: every bias, LayerNorm's `gamma`/`beta`,
 # and keras_vit's tokens, position embedding and LayerScale. Together these
-# are exactly timm's rule, "every 1-D parameter, plus pos_embed, cls_token
-# and reg_token" (the test checks the two agree on a whole model).
+# are exactly timm's rule, "every 1-D parameter, plus pos_embed, cls_token,
+# dist_token and reg_token" (the test checks the two agree on a whole model).
 NO_WEIGHT_DECAY_NAMES = (
     "bias",
     "gamma",
     "beta",
     "class_token",
+    "distillation_token",
     "position_embedding",
     "register_tokens",
     "layer_scale",

@@ -15,6 +15,8 @@ import weakref
 import keras
 import numpy as np
 
+from keras_vit import layer_names
+
 from keras_vit._validation import check_bool
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -29,11 +31,7 @@ _ATTENTION_MODELS = weakref.WeakKeyDictionary()
 
 def _block_names(model):
     """Names of the model's `transformer_block_{i}` layers, in order."""
-    names = {layer.name for layer in model.layers}
-    count = 0
-    while f"transformer_block_{count}" in names:
-        count += 1
-    return [f"transformer_block_{index}" for index in range(count)]
+    return layer_names.block_names(model)
 
 
 def _check_model(model):
@@ -193,8 +191,11 @@ def attention_maps(model, images, layers=None, batch_size=32):
     applied).
 
     Token order along the last two axes is the model's: the class token
-    (index 0), then `model.num_prefix_tokens - 1` register tokens, then the
-    `grid_h * grid_w` patch tokens in row-major order.
+    (index 0; none with `class_token=False`), the distillation token (a
+    distilled model), the register tokens, then the `grid_h * grid_w`
+    patch tokens in row-major order (`model.num_prefix_tokens` tokens come
+    before the patches). These are the blocks' attentions; the attention
+    pooling head of a MAP model (SigLIP) is not included.
 
     Args:
         model: a `keras_vit.VisionTransformer`.

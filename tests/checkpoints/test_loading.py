@@ -371,10 +371,12 @@ def test_arrays_the_model_does_not_need_are_never_read(tmp_path, plain_weights_h
     files = {"baseline .npz": shutil.copy(_fixtures.path("plain.npz"), tmp_path / "clean.npz"),
              "baseline .weights.h5": plain_weights_h5,
              "baseline .keras": tmp_path / "plain.keras"}
+    # The bombs sit where optimizer state does (it carries nothing the model
+    # computes, so the load succeeds without reading it).
     npz = _fixtures.add_npy_member(shutil.copy(_fixtures.path("plain.npz"), tmp_path / "bomb.npz"),
-                                   "unused/bomb.npy", (gib,))
+                                   "opt/state/bomb.npy", (gib,))
     h5 = _fixtures.add_unwritten_dataset(shutil.copy(plain_weights_h5, tmp_path / "bomb.weights.h5"),
-                                         "unused/bomb", (1 << 14, 1 << 14))
+                                         "optimizer/bomb", (1 << 14, 1 << 14))
     files["unused 1 GiB in .npz"] = npz
     files["unused 1 GiB in .weights.h5"] = h5
     files["unused 1 GiB in .keras"] = _fixtures.keras_archive_with(
@@ -402,3 +404,18 @@ def test_arrays_the_model_does_not_need_are_never_read(tmp_path, plain_weights_h
             assert result["outcome"] == "loaded", (name, result)
         # A bomb read whole would add 1024 MiB.
         assert result["peak"] - result["before"] < 64 * mib, (name, result)
+
+
+@pytest.mark.backend_independent
+def test_a_file_value_keras_vit_does_not_know_is_refused_naming_it(tmp_path):
+    # Strict means refuse: an array under a key no converter knows might
+    # carry function; the load does not guess, and the model is unchanged.
+    import shutil
+
+    path = _fixtures.add_npy_member(shutil.copy(_fixtures.path("plain.npz"), tmp_path / "extra.npz"),
+                                    "Transformer/encoderblock_0/Mystery_9/scale.npy", (16,))
+    model = _fixtures.model_for("plain")
+    before = [np.array(w) for w in model.get_weights()]
+    with pytest.raises(ValueError, match="Mystery_9/scale.*refused"):
+        load_weights(model, path, verbose=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

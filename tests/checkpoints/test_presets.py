@@ -3,6 +3,7 @@ touch the network): timeouts, hashes, truncated and killed downloads, the
 cache location."""
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -18,27 +19,154 @@ import pytest
 
 from keras_vit import _files
 from keras_vit.checkpoints import PRESETS, fetch_preset, get_preset, list_presets, presets
-from keras_vit.models import get_variant_config
+from keras_vit.models.variants import VARIANTS
 from keras_vit.models.preprocessing import _MODES
 
 # Plain Python, urllib and local servers: runs once, under TensorFlow.
 pytestmark = pytest.mark.backend_independent
 
 
+# The architectures timm 1.0.31 registers with pretrained weights, per
+# family (a static copy, so these tests need no timm): from
+# sorted({n.split(".")[0] for n in timm.list_pretrained()}) filtered by the
+# family's naming pattern.
+TIMM_ARCHITECTURES = {
+    "vit": {
+        "vit_base_patch16_224", "vit_base_patch16_384", "vit_base_patch32_224", "vit_base_patch32_384",
+        "vit_base_patch8_224", "vit_huge_patch14_224", "vit_large_patch16_224", "vit_large_patch16_384",
+        "vit_large_patch32_224", "vit_large_patch32_384", "vit_small_patch16_224", "vit_small_patch16_384",
+        "vit_small_patch32_224", "vit_small_patch32_384", "vit_small_patch8_224", "vit_tiny_patch16_224",
+        "vit_tiny_patch16_384",
+    },
+    "deit": {"deit_base_patch16_224", "deit_base_patch16_384", "deit_small_patch16_224", "deit_tiny_patch16_224"},
+    "deit_distilled": {
+        "deit_base_distilled_patch16_224", "deit_base_distilled_patch16_384", "deit_small_distilled_patch16_224",
+        "deit_tiny_distilled_patch16_224",
+    },
+    "deit3": {
+        "deit3_base_patch16_224", "deit3_base_patch16_384", "deit3_huge_patch14_224", "deit3_large_patch16_224",
+        "deit3_large_patch16_384", "deit3_medium_patch16_224", "deit3_small_patch16_224", "deit3_small_patch16_384",
+    },
+    "dinov2": {
+        "vit_base_patch14_dinov2", "vit_base_patch14_reg4_dinov2", "vit_giant_patch14_dinov2",
+        "vit_giant_patch14_reg4_dinov2", "vit_large_patch14_dinov2", "vit_large_patch14_reg4_dinov2",
+        "vit_small_patch14_dinov2", "vit_small_patch14_reg4_dinov2",
+    },
+    "clip": {
+        "vit_base_patch16_clip_224", "vit_base_patch16_clip_384", "vit_base_patch16_clip_quickgelu_224",
+        "vit_base_patch32_clip_224", "vit_base_patch32_clip_256", "vit_base_patch32_clip_384",
+        "vit_base_patch32_clip_448", "vit_base_patch32_clip_quickgelu_224", "vit_huge_patch14_clip_224",
+        "vit_huge_patch14_clip_336", "vit_huge_patch14_clip_378", "vit_huge_patch14_clip_quickgelu_224",
+        "vit_huge_patch14_clip_quickgelu_378", "vit_large_patch14_clip_224", "vit_large_patch14_clip_336",
+        "vit_large_patch14_clip_quickgelu_224", "vit_large_patch14_clip_quickgelu_336",
+    },
+    "siglip": {
+        "vit_base_patch16_siglip_224", "vit_base_patch16_siglip_256", "vit_base_patch16_siglip_384",
+        "vit_base_patch16_siglip_512", "vit_base_patch32_siglip_256", "vit_large_patch16_siglip_256",
+        "vit_large_patch16_siglip_384", "vit_large_patch16_siglip_512",
+    },
+}
+
+# The presets added for issue 14 as timm 1.0.31's pretrained configs give
+# them (get_pretrained_cfg: hf_hub_id, input_size, num_classes with 0 as
+# None, mean/std -> mode): (hub repository, image size, classes, mode).
+NEW_PRESETS = {
+    **{f"vit_{size}_patch14_{reg}dinov2.lvd142m": (f"vit_{size}_patch14_{reg}dinov2.lvd142m", 518, None, "imagenet")
+       for size in ("small", "base", "large") for reg in ("", "reg4_")},
+    "vit_base_patch32_clip_quickgelu_224.openai": ("vit_base_patch32_clip_224.openai", 224, 512, "clip"),
+    "vit_base_patch16_clip_quickgelu_224.openai": ("vit_base_patch16_clip_224.openai", 224, 512, "clip"),
+    "vit_large_patch14_clip_quickgelu_224.openai": ("vit_large_patch14_clip_224.openai", 224, 768, "clip"),
+    "vit_base_patch16_clip_224.laion2b": ("vit_base_patch16_clip_224.laion2b", 224, 512, "clip"),
+    "vit_base_patch16_siglip_224.webli": ("vit_base_patch16_siglip_224.webli", 224, None, "siglip"),
+    **{f"deit_{size}_distilled_patch16_224.fb_in1k": (f"deit_{size}_distilled_patch16_224.fb_in1k", 224, 1000,
+                                                      "imagenet") for size in ("tiny", "small", "base")},
+    **{f"deit3_{size}_patch16_224.fb_in1k": (f"deit3_{size}_patch16_224.fb_in1k", 224, 1000, "imagenet")
+       for size in ("small", "base")},
+}
+
+
 def test_table_is_consistent():
-    assert len(PRESETS) >= 20
+    assert len(PRESETS) >= 42
     filenames = [p.filename for p in PRESETS.values()]
     assert len(set(filenames)) == len(filenames)
     for name, preset in PRESETS.items():
         assert preset.name == name
-        get_variant_config(preset.variant, patch_size=preset.patch_size)  # raises if invalid
+        assert preset.variant in VARIANTS
         assert preset.url.startswith("https://") and preset.url.endswith(preset.filename.split(".")[-1])
         assert preset.preprocessing in _MODES
         assert preset.image_size % preset.patch_size == 0
         assert preset.sha256 is None or len(preset.sha256) == 64
-        assert preset.approximate_gelu == preset.filename.endswith(".npz")
-        if name.startswith("vit_"):  # timm names carry the variant, patch and size
-            assert f"patch{preset.patch_size}_{preset.image_size}" in name and preset.variant in name
+        assert preset.family in presets.FAMILIES
+        assert preset.layout == ("google" if preset.filename.endswith(".npz") else "timm")
+        # The architecture names the variant, the patch size and (mostly) the size.
+        arch = preset.architecture
+        assert f"_{preset.variant}_" in arch and f"_patch{preset.patch_size}" in arch
+        assert arch.endswith(f"_{preset.image_size}") or preset.family == "dinov2"
+        if preset.layout == "timm":  # timm names are `architecture.tag`
+            assert name.partition(".")[0] == arch and name.count(".") == 1
+            assert preset.url.startswith("https://huggingface.co/timm/")
+        if preset.family in ("vit", "siglip") or preset.layout == "google":
+            assert preset.preprocessing in ("vit", "siglip")
+        if preset.family in ("deit", "deit_distilled", "deit3", "dinov2"):
+            assert preset.preprocessing == "imagenet"
+        if preset.family == "clip":
+            assert preset.preprocessing == "clip"
+
+
+def test_every_architecture_is_one_timm_lists_for_its_family():
+    for name, preset in PRESETS.items():
+        assert preset.architecture in TIMM_ARCHITECTURES[preset.family], name
+    assert {p.family for p in PRESETS.values()} == set(presets.FAMILIES)
+
+
+def test_the_new_presets_match_timm():
+    for name, (repository, size, classes, mode) in NEW_PRESETS.items():
+        preset = get_preset(name)
+        assert preset.url == f"https://huggingface.co/timm/{repository}/resolve/main/model.safetensors", name
+        assert (preset.image_size, preset.classes, preset.preprocessing) == (size, classes, mode), name
+        assert preset.layout == "timm" and preset.sha256 is None
+    dino = get_preset("vit_large_patch14_reg4_dinov2.lvd142m")
+    assert (dino.architecture, dino.family, dino.variant, dino.patch_size) == (
+        "vit_large_patch14_reg4_dinov2", "dinov2", "large", 14)
+    clip = get_preset("vit_base_patch32_clip_quickgelu_224.openai")
+    assert (clip.architecture, clip.family, clip.variant, clip.patch_size) == (
+        "vit_base_patch32_clip_quickgelu_224", "clip", "base", 32)
+    # The Google files keep their own names but name timm's architecture.
+    google = get_preset("augreg_b16_384_in21k_ft_in1k")
+    assert (google.architecture, google.family, google.layout, google.image_size) == (
+        "vit_base_patch16_384", "vit", "google", 384)
+
+
+def test_families_filter_the_list():
+    assert list_presets() == list_presets(family=None) == sorted(PRESETS)
+    by_family = {family: list_presets(family=family) for family in presets.FAMILIES}
+    assert sorted(sum(by_family.values(), [])) == sorted(PRESETS)
+    assert by_family["deit3"] == ["deit3_base_patch16_224.fb_in1k", "deit3_small_patch16_224.fb_in1k"]
+    assert len(by_family["dinov2"]) == 6 and len(by_family["clip"]) == 4 and len(by_family["siglip"]) == 1
+    assert by_family["deit"] == [f"deit_{s}_patch16_224.fb_in1k" for s in ("base", "small", "tiny")]
+    assert len(by_family["deit_distilled"]) == 3
+    assert all(get_preset(n).family == "vit" for n in by_family["vit"]) and len(by_family["vit"]) == 23
+    for bad in ("DINOv2", "vit_base", "", 3, ["clip"]):
+        with pytest.raises(ValueError, match=r"`family` must be None or one of .*'deit_distilled'.*'siglip'"
+                                             r".*Received: family="):
+            list_presets(family=bad)
+
+
+def test_approximate_gelu_is_read_from_the_layout_not_stored():
+    fields = {field.name for field in dataclasses.fields(presets.Preset)}
+    assert {"architecture", "family", "layout", "variant", "patch_size"} <= fields
+    assert "approximate_gelu" not in fields
+    with pytest.raises(TypeError):
+        presets.Preset(**_fields(approximate_gelu=True))
+    for bad in (dict(family="convnext"), dict(layout="big_vision")):
+        with pytest.raises(ValueError, match=f"`{next(iter(bad))}` must be one of"):
+            presets.Preset(**_fields(**bad))
+
+
+def test_approximate_gelu_follows_the_layout_registry():
+    # Needs keras_vit.checkpoints.registry (the layout registry).
+    for preset in PRESETS.values():
+        assert preset.approximate_gelu is (preset.layout == "google"), preset.name
 
 
 def test_unknown_preset_lists_the_names():
@@ -52,8 +180,15 @@ BODY = b"checkpoint bytes"
 BIG = os.urandom(1 << 20)
 
 
+def _fields(**overrides):
+    """Keyword arguments of a ViT-Ti/16 test preset at 32 px."""
+    return {**dict(name="test_preset", url="https://example.invalid/tiny.safetensors", filename="tiny.safetensors",
+                   architecture="vit_tiny_patch16_224", family="vit", layout="timm", variant="tiny",
+                   patch_size=16, image_size=32, classes=10, preprocessing="vit"), **overrides}
+
+
 def _preset(monkeypatch, url, sha256=None):
-    preset = presets.Preset("test_preset", url, "tiny.safetensors", "tiny", 16, 32, 10, "vit", False, sha256)
+    preset = presets.Preset(**_fields(url=url, sha256=sha256))
     monkeypatch.setitem(PRESETS, "test_preset", preset)
     return preset
 
@@ -263,8 +398,9 @@ for name in ("keras_vit", "keras_vit.checkpoints"):
     sys.modules[name].__path__ = [os.path.join(root, *name.split("."))]
 sys.modules["keras_vit"].__version__ = "test"
 import keras_vit.checkpoints.presets as presets
-presets.PRESETS["test_preset"] = presets.Preset("test_preset", url, "tiny.safetensors", "tiny", 16, 32,
-                                                10, "vit", False)
+presets.PRESETS["test_preset"] = presets.Preset(
+    name="test_preset", url=url, filename="tiny.safetensors", architecture="vit_tiny_patch16_224", family="vit",
+    layout="timm", variant="tiny", patch_size=16, image_size=32, classes=10, preprocessing="vit")
 presets.fetch_preset("test_preset", cache_dir=cache)
 """
 

@@ -34,3 +34,14 @@ def test_saves_inside_a_plain_functional_model_with_a_policy_object(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     x = random_inputs((2, 9, 8))
     np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
+
+
+def test_distillation_token_contract(tmp_path):
+    from keras_vit.layers import DistillationToken
+
+    out = run_layer_test(DistillationToken, {}, (2, 9, 8), (2, 10, 8), tmp_path,
+                         expected_num_trainable_weights=1)
+    layer = DistillationToken(name="distillation_token")
+    layer(np.zeros((1, 3, 4), "float32"))
+    assert layer.weights[0].path == "distillation_token/distillation_token"
+    assert out is not None

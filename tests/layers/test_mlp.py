@@ -47,3 +47,21 @@ def test_dropout_only_in_training():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLPBlock(**kwargs)
+
+
+def test_quick_gelu_is_x_times_sigmoid_of_1_702_x():
+    layer = MLPBlock(mlp_dim=16, activation="quick_gelu", name="mlp")
+    x = random_inputs((2, 5, 8)) * 3
+    out = to_numpy(layer(x)).astype("float64")
+    w = _weights(layer)
+    h = x.astype("float64") @ w["mlp/dense_1/kernel"] + w["mlp/dense_1/bias"]
+    h = h / (1.0 + np.exp(-1.702 * h))
+    np.testing.assert_allclose(out, h @ w["mlp/dense_2/kernel"] + w["mlp/dense_2/bias"], atol=1e-5)
+    assert layer.get_config()["activation"] == "quick_gelu"
+
+
+def test_unknown_activation_and_contradiction_are_refused():
+    with pytest.raises(ValueError, match="mlp_activation"):
+        MLPBlock(mlp_dim=4, activation="relu")
+    with pytest.raises(ValueError, match="approximate_gelu=True"):
+        MLPBlock(mlp_dim=4, activation="quick_gelu", approximate_gelu=True)

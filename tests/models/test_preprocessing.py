@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_vit import preprocess_input, preprocessing_layer
-from keras_vit.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from keras_vit.models.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from tests.test_case import to_numpy
 
 
@@ -22,14 +22,44 @@ def test_imagenet_and_unit_modes():
     assert to_numpy(preprocess_input(x.astype("uint8"))).dtype == np.float32
 
 
+def test_statistics_are_timm_s():
+    # timm.data.constants (timm 1.0.31): IMAGENET_DEFAULT_MEAN/STD, OPENAI_CLIP_MEAN/STD.
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
+    assert CLIP_MEAN == (0.48145466, 0.4578275, 0.40821073)
+    assert CLIP_STD == (0.26862954, 0.26130258, 0.27577711)
+
+
+def test_clip_mode_is_mean_std_scaling_with_clip_statistics():
+    x = np.random.default_rng(4).uniform(0, 255, (2, 4, 4, 3))
+    expected = (x / 255.0 - np.array([0.48145466, 0.4578275, 0.40821073])) / np.array(
+        [0.26862954, 0.26130258, 0.27577711])
+    np.testing.assert_allclose(to_numpy(preprocess_input(x, "clip")), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(preprocessing_layer("clip")(x.astype("float32"))), expected,
+                               rtol=1e-5, atol=1e-5)
+    assert to_numpy(preprocess_input(x.astype("uint8"), "clip")).dtype == np.float32
+
+
+def test_siglip_mode_is_mean_half_std_half_which_is_the_vit_mode():
+    x = np.random.default_rng(5).uniform(0, 255, (2, 4, 4, 5))  # any channel count, as "vit"
+    expected = (x / 255.0 - 0.5) / 0.5
+    np.testing.assert_allclose(to_numpy(preprocess_input(x, "siglip")), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(to_numpy(preprocess_input(x, "siglip")), to_numpy(preprocess_input(x, "vit")))
+    layer = preprocessing_layer("siglip")
+    assert isinstance(layer, keras.layers.Rescaling) and layer.get_config()["scale"] == 1.0 / 127.5
+
+
 def test_bad_mode_and_channels():
-    with pytest.raises(ValueError, match="mode='torch'"):
-        preprocess_input(np.zeros((1, 2, 2, 3)), mode="torch")
-    with pytest.raises(ValueError, match="3-channel"):
-        preprocess_input(np.zeros((1, 2, 2, 1)), mode="imagenet")
+    for bad in ("torch", "CLIP", "inception", None):
+        with pytest.raises(ValueError, match=rf"`mode` must be one of .*'clip', 'siglip'.*Received: mode={bad!r}"):
+            preprocess_input(np.zeros((1, 2, 2, 3)), mode=bad)
+        with pytest.raises(ValueError, match=rf"Received: mode={bad!r}"):
+            preprocessing_layer(bad)
+    for mode in ("imagenet", "clip"):
+        with pytest.raises(ValueError, match=f"mode='{mode}' needs 3-channel images"):
+            preprocess_input(np.zeros((1, 2, 2, 1)), mode=mode)
 
 
-@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit", "clip", "siglip"])
 def test_preprocessing_layer_matches_preprocess_input_also_in_tf_data(mode):
     x = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
     layer = preprocessing_layer(mode)
@@ -43,7 +73,7 @@ def _scaled_images():
     return np.random.default_rng(2).uniform(0, 1, (2, 4, 4, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit", "clip", "siglip"])
 def test_warns_for_float_images_already_scaled(mode):
     # [0, 1] images (or images already preprocessed to [-1, 1]) would
     # silently collapse to about -1; as NumPy data or as an eager tensor of
@@ -73,7 +103,7 @@ def test_the_warning_comes_once_per_call_site():
     assert len(ours) == 1 and ours[0].category is UserWarning and ours[0].filename == __file__
 
 
-@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit"])
+@pytest.mark.parametrize("mode", ["vit", "imagenet", "unit", "clip", "siglip"])
 def test_input_range_rescales_to_the_pixel_range(mode):
     unit = _scaled_images()
     expected = to_numpy(preprocess_input(unit * 255.0, mode))

@@ -29,8 +29,8 @@ def test_variant_lookup(variant, patch_size, expected):
     [
         ("giant", None, "Unknown `variant`: 'giant'"),
         ("B/x", None, "Unknown `variant`"),
-        ("L/8", None, r"patch_size=8"),
-        ("huge", 16, r"patch_size=16"),
+        ("L/12", None, r"patch_size=12"),
+        ("huge", 32, r"patch_size=32"),
         ("B/16", 32, "names patch size 16"),
     ],
 )
@@ -69,3 +69,11 @@ def test_parameter_counts_equal_the_published_ones(variant, patch_size):
     del model
     keras.backend.clear_session()
     gc.collect()
+
+
+@pytest.mark.backend_independent
+def test_small_base_large_take_the_patch_sizes_of_dinov2_clip_dino_and_augreg():
+    # 14: DINOv2 and CLIP-L/14; 8: DINO and AugReg B/8; 16 and 32: ViT/DeiT/CLIP.
+    for variant in ("small", "base", "large"):
+        for patch in (14, 8, 16, 32):
+            assert get_variant_config(variant, patch_size=patch)["patch_size"] == patch

@@ -267,3 +267,71 @@ def test_the_model_keeps_its_dtype_policy_through_saving(tmp_path):
     half = tiny(dtype="mixed_float16")
     half.compile("adam", "mse")
     assert isinstance(half.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+# ---------------------------------------------------------------------------
+# The family options, with the rest of the package
+# ---------------------------------------------------------------------------
+
+FAMILY_OPTIONS = {
+    "deit_distilled": dict(distillation=True),
+    "deit3": dict(layer_scale_init=1e-6, no_embed_class=True),
+    "dinov2_reg": dict(layer_scale_init=1e-5, num_register_tokens=4, no_embed_class=True),
+    "clip": dict(pre_norm=True, patch_bias=False, layer_norm_epsilon=1e-5, mlp_activation="quick_gelu"),
+    "siglip_map": dict(class_token=False, pooling="map"),
+    "reg_gap": dict(class_token=False, pooling="gap", fc_norm=True, num_register_tokens=1,
+                    no_embed_class=True, use_qkv_bias=False),
+}
+
+
+def _family(name, **overrides):
+    return tiny(classes=3, classifier_activation=None, **{**FAMILY_OPTIONS[name], **overrides})
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OPTIONS))
+def test_family_keras_round_trip_and_closed_form_count(name, tmp_path):
+    from keras_vit.models import count_parameters
+
+    model = _family(name)
+    config = model.get_config()
+    assert count_parameters(**{k: v for k, v in config.items() if k not in ("name", "trainable", "dtype")}) \
+        == model.count_params()
+    x = random_inputs((2, 16, 16, 3))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config() == config
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OPTIONS))
+def test_family_resizes_backbones_freezes_and_decays(name):
+    from keras_vit import resize_model, vit_backbone
+    from keras_vit.training import freeze, layer_decay_multipliers
+
+    model = _family(name)
+    resized = resize_model(model, (24, 24, 3))
+    assert resized.grid_size == (6, 6) and resized.output_shape == (None, 3)
+    if model.class_token:
+        # Prefix slots are copied, not resampled.
+        slots = 0 if model.no_embed_class else 1 + model.distillation
+        np.testing.assert_array_equal(
+            to_numpy(resized.get_layer("position_embedding").position_embedding)[:, :slots],
+            to_numpy(model.get_layer("position_embedding").position_embedding)[:, :slots])
+    backbone = vit_backbone(_family(name, include_top=False, pooling=None), block_indices=[0, 1])
+    assert [tuple(s) for s in backbone.output_shape] == [(None, 4, 4, 16)] * 2
+    multipliers = layer_decay_multipliers(model, 0.5)
+    assert set(multipliers) == {v.path for v in model.trainable_weights}
+    freeze(model, head=False)
+    trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
+    assert trainable == {n for n in ("head", "head_dist") if n in trainable} and "head" in trainable
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OPTIONS))
+def test_family_attention_maps(name):
+    from keras_vit.visualization import attention_maps
+
+    model = _family(name)
+    maps = attention_maps(model, random_inputs((1, 16, 16, 3)))
+    tokens = model.num_prefix_tokens + 16
+    assert [tuple(m.shape) for m in maps.values()] == [(1, 2, tokens, tokens)] * 2

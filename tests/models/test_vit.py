@@ -50,7 +50,7 @@ def test_builder_without_top_gives_features():
     assert model.name == "backbone" and model.output_shape == (None, 384)
 
 
-@pytest.mark.parametrize("builder, patch", [(ViTLarge, 8), (ViTHuge, 16), (ViTTiny, 8), (ViTBase, 14)])
+@pytest.mark.parametrize("builder, patch", [(ViTLarge, 12), (ViTHuge, 32), (ViTTiny, 14), (ViTBase, 10)])
 def test_unpublished_patch_size_raises(builder, patch):
     with pytest.raises(ValueError, match=f"patch_size={patch}"):
         builder(patch_size=patch)
@@ -63,3 +63,8 @@ def test_vit_by_name_matches_builder():
     b.set_weights(a.get_weights())
     x = random_inputs((2, 64, 64, 3))
     np.testing.assert_allclose(to_numpy(a(x)), to_numpy(b(x)), atol=1e-6)
+
+
+def test_small_builds_at_patch_14_as_dinov2_does():
+    model = ViTSmall(patch_size=14, input_shape=(28, 28, 3), num_layers=1, classes=2)
+    assert model.patch_size == (14, 14) and model.grid_size == (2, 2)
