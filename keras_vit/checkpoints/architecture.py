@@ -123,7 +123,10 @@ def choose_position_slots(length, candidates, counts, model_grid=None, preferred
         "or pass no_embed_class explicitly.")
 
 
-def _model_slot_kinds(options):
+def model_slot_kinds(options):
+    """The prefix tokens with a position slot in a model with architecture
+    `options`: the class and distillation tokens it has, none with
+    `no_embed_class` (register tokens never have one)."""
     if options.get("no_embed_class"):
         return ()
     return tuple(k for k in ("class", "distillation")
@@ -164,7 +167,7 @@ def infer_options(checkpoint, given, defaults, grid, sizes):
         merged = {**given, **{k: v for k, v in file_options.items() if given.get(k) == defaults.get(k)}}
         kinds, _ = choose_position_slots(
             summary["position_length"], summary["position_candidates"], counts, grid,
-            preferred=_model_slot_kinds(merged), description=checkpoint.path)
+            preferred=model_slot_kinds(merged), description=checkpoint.path)
         slotted = tuple(k for k in ("class", "distillation") if counts.get(k))
         if slotted:
             file_options["no_embed_class"] = not kinds

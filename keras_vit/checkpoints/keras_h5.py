@@ -270,9 +270,10 @@ def architecture(arrays):
         summary["pooling"] = "map"
     elif "class_token" not in tops:
         summary["pooling"] = "gap"
-    norms = len(_numbered(keys, "layer_normalization"))
-    if norms == 2:
-        summary["pre_norm"] = True
+    # Which of pre_norm / encoder_norm / fc_norm the LayerNorms outside the
+    # blocks are is not in a .weights.h5 file's group names: only a .keras
+    # archive's saved configuration says (a count that does not match the
+    # model is refused when loading).
     summary.update(_archive_options(arrays))
     return summary
 

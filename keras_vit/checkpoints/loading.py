@@ -205,9 +205,7 @@ def _fit_position_table(converted, variables, model, description):
     if table.ndim != 3:
         raise ValueError(f"{description}: the position table has shape {table.shape}; expected 3 dimensions.")
     counts = architecture.token_counts(converted)
-    options = model.architecture_options()
-    model_slots = () if options["no_embed_class"] else tuple(
-        k for k, option in (("class", "class_token"), ("distillation", "distillation")) if options[option])
+    model_slots = architecture.model_slot_kinds(model.architecture_options())
     candidates = getattr(converted, "position_candidates", [("class", "distillation")])
     kinds, source_grid = architecture.choose_position_slots(
         table.shape[1], candidates, counts, tuple(model.grid_size), preferred=model_slots,
@@ -358,7 +356,6 @@ def load_weights(model, weights, local_dir=None, verbose=True):
     for key in dropped:
         dropped_keys.add(source.origins.get(key, key))
         del converted[key]
-    dropped_keys.update(_origins_of(source, dropped))
 
     resampled = None
     if layout.POSITION_EMBEDDING in converted and layout.POSITION_EMBEDDING in variables:
@@ -392,12 +389,3 @@ def load_weights(model, weights, local_dir=None, verbose=True):
 class _Converted(dict):
     """The converted weights, adapted in place (a plain dict that may carry
     the converter's `position_candidates`)."""
-
-
-def _origins_of(source, paths):
-    found = set()
-    for path in paths:
-        origin = source.origins.get(path)
-        if origin:
-            found.add(origin)
-    return found
