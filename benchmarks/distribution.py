@@ -38,7 +38,7 @@ def free_port():
 
 def launch(flags, output, env=None):
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    command = [sys.executable, "-m", "keras_vit.train", "--output-dir", output, *MODEL, *flags]
+    command = [sys.executable, "-m", "keras_vit.cli", "train", "--output-dir", output, *MODEL, *flags]
     return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

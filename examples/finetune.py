@@ -132,7 +132,7 @@ def pretrained_backbone(args, source_train, classes):
     from keras_vit.data import make_dataset
     from keras_vit.training import WarmupCosine, create_adamw
 
-    train = make_dataset(source_train, batch_size=64, num_classes=classes, training=True,
+    train = make_dataset(source_train, batch_size=64, classes=classes, training=True,
                          image_size=None if args.image_size == 32 else args.image_size,
                          augmentation=augmentation(args.seed), seed=args.seed)
     steps = int(train.cardinality())
@@ -175,7 +175,7 @@ def main(argv=None):
     resize = None if args.image_size == 32 else args.image_size
 
     def dataset(data, training):
-        return make_dataset(data, batch_size=args.batch_size if training else 256, num_classes=classes,
+        return make_dataset(data, batch_size=args.batch_size if training else 256, classes=classes,
                             training=training, image_size=resize, preprocessing=args.preprocessing,
                             augmentation=augmentation(args.seed) if training else None, seed=args.seed)
 

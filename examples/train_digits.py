@@ -3,9 +3,9 @@
 `make demo` runs the same recipe through the `keras-vit train` command; this
 script shows the pieces it is made of, for copying into your own notebook:
 
-1. `keras_vit.data.load_digits`: a fixed stratified split of scikit-learn's
-   1,797 digits, upsampled to 32x32x3, pixels in [0, 255] (nothing is
-   downloaded);
+1. `keras_vit.data.load_digits`: a fixed stratified split of the 1,797
+   handwritten digits shipped with keras_vit, upsampled to 32x32x3, pixels
+   in [0, 255] (nothing is downloaded);
 2. `keras_vit.data.make_dataset`: a `tf.data` pipeline with per-image
    augmentation (`image_augmentation`: random resized crop, random erasing),
    batch-level MixUp (`label_mixing`), scaling to [-1, 1] and prefetch;
@@ -47,7 +47,7 @@ def main(argv=None):
     train = make_dataset(
         splits.train,
         batch_size=args.batch_size,
-        num_classes=num_classes,
+        classes=num_classes,
         training=True,
         augmentation=image_augmentation(
             crop_scale=(0.6, 1.0), flip=False, rand_augment_ops=0, erasing_probability=0.1, seed=args.seed
@@ -55,8 +55,8 @@ def main(argv=None):
         mixing=label_mixing(mixup_alpha=0.2, cutmix_alpha=0.0, seed=args.seed),
         seed=args.seed,
     )
-    validation = make_dataset(splits.validation, batch_size=256, num_classes=num_classes)
-    test = make_dataset(splits.test, batch_size=256, num_classes=num_classes)
+    validation = make_dataset(splits.validation, batch_size=256, classes=num_classes)
+    test = make_dataset(splits.test, batch_size=256, classes=num_classes)
 
     model = VisionTransformer(
         patch_size=4, hidden_dim=64, num_layers=4, num_heads=4, mlp_dim=128,

@@ -44,32 +44,24 @@ def main(argv=None):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from keras_vit import distribute
 
-    if args.cpu_devices:
-        distribute.split_cpu(args.cpu_devices)
-    strategy = distribute.auto_strategy()  # TPU, TF_CONFIG cluster, several GPUs, or one device
+    # TPU, TF_CONFIG cluster, several GPUs, or one device (JAX: data parallel over all devices).
+    setup = distribute.auto_distribute(cpu_devices=args.cpu_devices)
 
     import keras
 
     from keras_vit import VisionTransformer, data, get_variant_config
     from keras_vit.augmentation import image_augmentation, label_mixing
+    from keras_vit.data.sources import default_image_size
     from keras_vit.training import WarmupCosine, WarmupCosineScheduler, create_adamw, scale_learning_rate
 
-    global_batch = distribute.global_batch_size(args.batch_size, strategy)
-    image_size = args.image_size or (32 if args.dataset == "digits" else 224)
-    augment = image_augmentation(crop_scale=(0.35, 1.0), rand_augment_magnitude=0.3, seed=0)
-    mixing = label_mixing(seed=0)
-    if args.dataset == "digits":
-        splits = data.load_digits(image_size=image_size)
-        num_classes = len(splits.class_names)
-        train = data.make_dataset(splits.train, global_batch, num_classes, training=True,
-                                  augmentation=augment, mixing=mixing, seed=0)
-        test = data.make_dataset(splits.test, global_batch, num_classes)
-    else:
-        name = args.dataset.split(":", 1)[1]
-        train, info = data.load_tfds(name, "train", args.data_dir, global_batch, image_size,
-                                     augmentation=augment, mixing=mixing, seed=0)
-        test, _ = data.load_tfds(name, "test", args.data_dir, global_batch, image_size)
-        num_classes = info.features["label"].num_classes
+    global_batch = args.batch_size * setup.replicas
+    image_size = args.image_size or default_image_size(args.dataset)  # 32 for digits, else 224
+    splits = data.load_dataset(
+        args.dataset, image_size=image_size, batch_size=global_batch, data_dir=args.data_dir, seed=0,
+        augmentation=image_augmentation(crop_scale=(0.35, 1.0), rand_augment_magnitude=0.3, seed=0),
+        mixing=label_mixing(seed=0),
+    )
+    train, test, num_classes = splits.train, splits.test, splits.num_classes
 
     steps = int(train.cardinality())
     schedule = scale_learning_rate(
@@ -77,7 +69,7 @@ def main(argv=None):
                      warmup_steps=max(1, min(5, args.epochs - 1) * steps), final_learning_rate=1e-5),
         global_batch,
     )
-    with strategy.scope():  # variables are created once per replica, kept in sync
+    with setup.scope():  # variables are created once per replica, kept in sync
         sizes = get_variant_config(args.model)
         if image_size <= 64:
             sizes["patch_size"] = 4  # small images: the variant's width and depth, 4-pixel patches
@@ -89,12 +81,11 @@ def main(argv=None):
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
     print(f"{model.count_params():,} parameters; global batch {global_batch} "
-          f"= {args.batch_size} x {strategy.num_replicas_in_sync} replicas; peak lr {schedule.peak_learning_rate:.3g}")
+          f"= {args.batch_size} x {setup.replicas} replicas; peak lr {schedule.peak_learning_rate:.3g}")
     model.fit(train, epochs=args.epochs, callbacks=[WarmupCosineScheduler(schedule)], shuffle=False, verbose=2)
     _, accuracy = model.evaluate(test, verbose=0)
     print(f"test accuracy: {accuracy:.4f}")
-    tf_config = distribute.read_tf_config()
-    if distribute.is_chief(tf_config):  # only the chief writes
+    if setup.is_chief:  # only the chief writes
         os.makedirs(args.output_dir, exist_ok=True)
         model.save(os.path.join(args.output_dir, "model.keras"))
     return accuracy

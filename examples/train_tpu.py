@@ -1,9 +1,10 @@
 """Train a ViT on a Kaggle TPU (TPU VM v3-8 or v5e-8) with TPUStrategy.
 
 In a Kaggle notebook: Settings -> Accelerator -> "TPU VM v3-8" (or v5e-8),
-then
+then (with internet; offline, attach the wheel of `make wheel` as a dataset and
+`!pip install --no-deps /kaggle/input/<dataset>/keras_vit_zoo-*.whl`)
 
-    !pip install keras-vit
+    !pip install "keras-vit-zoo[tensorflow]"
     !KERAS_BACKEND=tensorflow python train_tpu.py --dataset tfds:cifar10 --model S/16
 
 Data: `tfds:NAME` reads TensorFlow Datasets from `--data-dir` (attach a
@@ -54,9 +55,9 @@ def main(argv=None):
     if "--dataset" in argv and argv[argv.index("--dataset") + 1] == "digits" and "--patch-size" not in argv:
         argv += ["--patch-size", "16", "--image-size", "64"]  # digits are tiny: 4x4 patches of 16 px
 
-    from keras_vit import train
+    from keras_vit.cli import flags, run
 
-    return train.run(train.parse_args(argv))
+    return run.run(flags.parse_args(argv))
 
 
 if __name__ == "__main__":

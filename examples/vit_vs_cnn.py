@@ -1,6 +1,6 @@
 """ViT vs CNN on little data: a small ViT and a small ResNet, same recipe.
 
-The lecture claim under test: a CNN wins on small data thanks to its
+The common claim under test: a CNN wins on small data thanks to its
 built-in locality and translation equivariance, while a ViT needs big data,
 pretraining or strong augmentation. This script measures it on the bundled
 digits (`keras_vit.data.load_digits`, 8x8 upsampled to 32 px):
@@ -189,7 +189,7 @@ def training_stream(subset, args, classes, augment, seed):
     # Repeating the examples before the shuffle (buffer = the whole subset)
     # gives full batches from 125 images too, and epoch-like reshuffling.
     source = tf.data.Dataset.from_tensor_slices(subset).repeat()
-    return make_dataset(source, batch_size=args.batch_size, num_classes=classes, training=True,
+    return make_dataset(source, batch_size=args.batch_size, classes=classes, training=True,
                         augmentation=augmentation, mixing=mixing, shuffle_buffer=len(subset[1]), seed=seed)
 
 
@@ -309,7 +309,7 @@ def main(argv=None):
     schedule = WarmupCosine(args.learning_rate, total_steps=steps, warmup_steps=max(1, round(steps / 12)),
                             initial_learning_rate=1e-6, final_learning_rate=1e-5)
     test_labels = splits.test[1]
-    test = make_dataset(splits.test, batch_size=256, num_classes=classes)
+    test = make_dataset(splits.test, batch_size=256, classes=classes)
     settings = {
         "backend": keras.backend.backend(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.platform()})",

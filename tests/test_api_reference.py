@@ -138,9 +138,16 @@ def test_every_public_name_has_a_docstring():
     assert not undocumented, f"public names without a docstring: {undocumented}"
 
 
+# The README and every docs page (api.md is generated from the code).
+DOC_PAGES = [README] + sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "api.md")
+
+
 def _readme_python_blocks():
-    text = README.read_text(encoding="utf-8")
-    return re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    return [
+        block
+        for page in DOC_PAGES
+        for block in re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S)
+    ]
 
 
 def test_readme_python_blocks_compile():

@@ -182,7 +182,7 @@ def test_finetune_makes_its_checkpoint_then_freezes_and_unfreezes(tmp_path, monk
 
 
 def test_distributed(tmp_path, monkeypatch):
-    # This machine has no GPU or TPU: auto_strategy picks the default strategy, one replica.
+    # Without a GPU or TPU (as in CI), auto_strategy picks the default strategy, one replica.
     # (KERAS_VIT_CPU_DEVICES=2 runs MirroredStrategy over a split CPU instead; it takes about
     # twice as long, so the suite leaves it to tests/distribute.)
     notebook, output_dir, results = run_notebook("distributed.ipynb", tmp_path, monkeypatch)

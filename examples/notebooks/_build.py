@@ -54,17 +54,27 @@ import glob
 import importlib.util
 import json
 
+# keras_vit's distribution is `keras-vit-zoo`; `keras-vit` on the package index is another
+# project that also installs a `keras_vit` module (without ViTBase).
+INSTALL_HINT = (
+    "With internet access: `%pip install 'keras-vit-zoo[tensorflow]'` (or [jax], [torch]). "
+    "Offline (a Kaggle notebook with internet off): attach a dataset holding the wheel that "
+    "`make wheel` writes to dist/ and `%pip install --no-deps /kaggle/input/<dataset>/keras_vit_zoo-*.whl`."
+)
 if importlib.util.find_spec("keras_vit") is None:
-    raise ModuleNotFoundError(
-        "keras_vit is not installed. With internet access: `%pip install keras-vit`. Offline "
-        "(a Kaggle notebook with internet off): attach a dataset holding the keras_vit wheel and "
-        "`%pip install /kaggle/input/<dataset>/keras_vit-*.whl`."
-    )
+    raise ModuleNotFoundError("keras_vit is not installed. " + INSTALL_HINT)
 
 import keras
 import numpy as np
 
 import keras_vit
+
+if not hasattr(keras_vit, "ViTBase"):
+    raise ImportError(
+        f"The keras_vit module found at {keras_vit.__file__} is another project's (the `keras-vit` "
+        "distribution on the package index), not keras-vit-zoo's. Remove it with "
+        "`%pip uninstall -y keras-vit`, then install keras-vit-zoo. " + INSTALL_HINT
+    )
 '''
 
 FIND_ACCELERATORS = '''
@@ -131,8 +141,8 @@ QUICKSTART = [
 
 This notebook trains a small Vision Transformer (ViT) from scratch with
 `keras_vit`, evaluates it and plots its training curves. The data are
-scikit-learn's 1,797 handwritten digits (8x8 pixels, ten classes), bundled with
-`keras_vit.data`: nothing is downloaded.
+the 1,797 handwritten digits (8x8 pixels, ten classes) of the UCI optical
+recognition data set, shipped inside `keras_vit.data`: nothing is downloaded.
 
 Steps: settings → setup → data (`keras_vit.data.load_digits`, `make_dataset`)
 → model (`keras_vit.VisionTransformer`) → training (`keras_vit.training`:
@@ -692,7 +702,7 @@ DISTRIBUTED = [
 
 The same `fit` on one device or many, through TensorFlow's own engine:
 
-- `keras_vit.distribute.auto_strategy()` picks the strategy: **TPUStrategy**
+- `keras_vit.distribute.auto_distribute()` picks the strategy: **TPUStrategy**
   when a TPU is attached (Kaggle's *TPU VM v3-8* / *v5e-8* are found on their
   own), **MirroredStrategy** with several GPUs (Kaggle's *GPU T4 x2*), else
   the **default strategy** (one GPU or the CPU);
@@ -754,29 +764,20 @@ import matplotlib.pyplot as plt
     ("markdown", """
 ## The strategy
 
-`auto_strategy` tells why it chose what it chose. A TPU is initialised once
+`auto_distribute` tells why it chose what it chose. A TPU is initialised once
 per kernel: to run this cell again, restart the kernel.
 """),
     ("code", '''
 from keras_vit import distribute
 
 if CPU_DEVICES > 1 and not ACCELERATORS and not TPU_ATTACHED:
-    distribute.split_cpu(CPU_DEVICES)  # must come before TensorFlow initialises its devices
-    # auto_strategy takes one CPU for one device; ask for MirroredStrategy over the split CPU.
-    strategy = distribute.make_strategy("mirrored")
-    STRATEGY_NAME = "mirrored"
+    # MirroredStrategy over the CPU split into devices (done before TensorFlow starts them).
+    setup = distribute.auto_distribute("mirrored", cpu_devices=CPU_DEVICES)
 else:
-    strategy = distribute.auto_strategy()
-    if isinstance(strategy, tf.distribute.TPUStrategy):
-        STRATEGY_NAME = "tpu"
-    elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        STRATEGY_NAME = "multiworker"
-    elif isinstance(strategy, tf.distribute.MirroredStrategy):
-        STRATEGY_NAME = "mirrored"
-    else:
-        STRATEGY_NAME = "default"
-REPLICAS = strategy.num_replicas_in_sync
-GLOBAL_BATCH_SIZE = distribute.global_batch_size(PER_REPLICA_BATCH_SIZE, strategy)
+    setup = distribute.auto_distribute()  # a TPU, a TF_CONFIG cluster, several GPUs, or one device
+strategy, STRATEGY_NAME = setup.strategy, setup.name
+REPLICAS = setup.replicas
+GLOBAL_BATCH_SIZE = PER_REPLICA_BATCH_SIZE * REPLICAS
 print(f"{type(strategy).__name__}: {REPLICAS} replica(s); global batch {GLOBAL_BATCH_SIZE} "
       f"= {PER_REPLICA_BATCH_SIZE} per replica x {REPLICAS}")
 
@@ -890,7 +891,7 @@ for axis, (key, title) in zip(axes, (("loss", "loss"), ("accuracy", "accuracy"),
 axes[0].legend()
 figure.tight_layout()
 
-if distribute.is_chief(distribute.read_tf_config()):
+if setup.is_chief:
     figure.savefig(os.path.join(OUTPUT_DIR, "curves.png"), dpi=100)
     model.save(os.path.join(OUTPUT_DIR, "model.keras"))
     results = {

@@ -1,6 +1,14 @@
 import keras
 
 
+def _in_tf_graph():
+    """Whether the code runs inside a TensorFlow graph (`tf.data`, `tf.function`):
+    Keras's own test, which RandAugment uses in every Keras from 3.10 on."""
+    from keras.src.utils import backend_utils
+
+    return backend_utils.in_tf_graph()
+
+
 class _Equalization(keras.layers.Equalization):
     # Keras 3.15 chooses its JAX-only histogram (a 256-step unrolled loop) by
     # the *global* backend, so inside tf.data under JAX it runs that loop in
@@ -63,6 +71,47 @@ class RandAugment(keras.layers.RandAugment):
         super().__init__(value_range=value_range, num_ops=num_ops, factor=factor, interpolation=interpolation,
                          seed=seed, data_format=data_format, **kwargs)
         self.equalization = _Equalization(value_range=self.value_range, data_format=data_format)
+
+    # The operations are drawn from the layer's seeded generator, as a
+    # tensor, and every operation is selected with `where`: the same seed
+    # gives the same operations, and inside `tf.data` or a compiled function
+    # each batch draws anew. This is Keras 3.11+'s own scheme; Keras 3.10
+    # drew them with Python's unseeded `random.shuffle`, once per trace.
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        if _in_tf_graph():
+            self.backend.set_backend("tensorflow")
+            for name in self._AUGMENT_LAYERS:
+                getattr(self, name).backend.set_backend("tensorflow")
+        generator = self._get_seed_generator(self.backend._backend)
+        indices = self.backend.random.randint((self.num_ops,), 0, len(self._AUGMENT_LAYERS), seed=generator)
+        transforms = {
+            name: getattr(self, name).get_random_transformation(data, training=training, seed=generator)
+            for name in self._AUGMENT_LAYERS
+        }
+        return {"transforms": transforms, "layer_idxes": indices}
+
+    def _select(self, method, values, transformation):
+        for op in range(self.num_ops):
+            for index, (name, value) in enumerate(transformation["transforms"].items()):
+                transformed = getattr(getattr(self, name), method)(values, value)
+                values = self.backend.numpy.where(transformation["layer_idxes"][op] == index, transformed, values)
+        return values
+
+    def transform_images(self, images, transformation, training=True):
+        images = self.backend.cast(images, self.compute_dtype)
+        if training:
+            images = self.backend.cast(self._select("transform_images", images, transformation), self.compute_dtype)
+        return images
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        if training:
+            return self._select("transform_segmentation_masks", segmentation_masks, transformation)
+        return segmentation_masks
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        raise NotImplementedError("keras_vit's RandAugment augments images and segmentation masks only.")
 
     def call(self, data, training=True):
         try:

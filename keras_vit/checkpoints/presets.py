@@ -18,11 +18,10 @@ to its final name only when complete (its size matches the server's
 `Content-Length`, its SHA-256 the pinned one), so an interrupted or
 truncated download never lands in the cache.
 
-Hashes: a preset's `sha256` is None until it has been pinned from a
-download (this release was prepared on a machine without access to the
-Hugging Face Hub or Google Cloud Storage). An unpinned download is accepted
-and its SHA-256 printed so it can be pinned; pass `file_hash=` to check one
-yourself.
+Hashes: a preset's `sha256` is None until it is pinned from a download of
+the published file (no preset of this version has a pinned hash yet). An
+unpinned download is accepted and its SHA-256 printed so it can be pinned;
+pass `file_hash=` to check one yourself.
 """
 
 import contextlib

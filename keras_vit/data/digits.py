@@ -1,10 +1,24 @@
-"""The scikit-learn handwritten digits, ready for a small Vision Transformer.
+"""The handwritten digits demo data set, ready for a small Vision Transformer.
 
-Everything here is plain NumPy (plus scikit-learn for the bundled data and the
-stratified split), so the arrays are bit-for-bit identical whichever Keras
-backend is active.
+The data is the test set of the UCI "Optical Recognition of Handwritten
+Digits" data set: E. Alpaydin and C. Kaynak (1998), UCI Machine Learning
+Repository, https://doi.org/10.24432/C50P49
+(https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits),
+licensed under Creative Commons Attribution 4.0 International (CC BY 4.0,
+https://creativecommons.org/licenses/by/4.0/). keras_vit ships it as
+scikit-learn packages it (`sklearn.datasets.load_digits`): 1,797 grayscale
+8x8 images with integer intensities 0..16 and their labels 0..9, stored
+unchanged as uint8 arrays in `digits.npz` next to this module
+(`tests/fixtures/make_digits.py` regenerates it). So neither scikit-learn
+nor a download is needed.
+
+Everything here is plain NumPy, so the arrays are bit-for-bit identical
+whichever Keras backend is active.
 """
 
+import hashlib
+import importlib.resources
+import io
 import math
 import numbers
 from typing import NamedTuple, Tuple
@@ -18,6 +32,11 @@ CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 RAW_IMAGE_SIZE = 8  # the bundled images are 8x8
 RAW_MAX_VALUE = 16.0  # with integer intensities 0..16
 MIN_IMAGE_SIZE = RAW_IMAGE_SIZE
+NUM_SAMPLES = 1797
+
+_DATA_FILE = "digits.npz"  # in this package (keras_vit.data)
+# SHA-256 of the shipped digits.npz, as tests/fixtures/make_digits.py prints it.
+_SHA256 = "aa64e930663d6e9271e1566601d65e70236553f73ec6cb041a4ab37167cf1d04"
 
 
 class DigitsSplits(NamedTuple):
@@ -79,11 +98,149 @@ def _check_fraction(name, value):
 
 
 def _split_sizes(num_samples, validation_fraction, test_fraction):
-    """Split sizes as `train_test_split` rounds them (test sizes up)."""
+    """Sizes of the train, validation and test splits: the test split is
+    `test_fraction` of all images, rounded up; the validation split is
+    `validation_fraction` of all images as a share of the rest, rounded up
+    (how scikit-learn's two `train_test_split` calls sized them)."""
     num_test = math.ceil(test_fraction * num_samples)
     num_rest = num_samples - num_test
     num_val = math.ceil(validation_fraction / (1.0 - test_fraction) * num_rest)
     return num_rest - num_val, num_val, num_test
+
+
+def _data_file():
+    """The shipped `digits.npz`, as an `importlib.resources` resource (a
+    plain file, or a member of a zip such as a wheel)."""
+    return importlib.resources.files("keras_vit.data").joinpath(_DATA_FILE)
+
+
+def _load_raw():
+    """The shipped arrays: uint8 images `(1797, 8, 8)` in 0..16 and uint8
+    labels `(1797,)` in 0..9, after checking the file's SHA-256."""
+    resource = _data_file()
+    name = str(resource)  # a path; in a wheel or zip, the member's path
+    if _DATA_FILE not in name:
+        name = f"keras_vit/data/{_DATA_FILE}"
+    try:
+        data = resource.read_bytes()
+    except OSError as error:
+        raise FileNotFoundError(
+            f"The digits data file {name} that keras_vit ships could not be "
+            f"read ({error}). Reinstall keras-vit-zoo; a build of the package "
+            "without its data files (package_data `*.npz` of keras_vit.data) "
+            "lacks it."
+        ) from error
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != _SHA256:
+        raise ValueError(
+            f"The digits data file {name} is damaged: its SHA-256 is {digest}, "
+            f"expected {_SHA256} ({len(data)} bytes read). Reinstall keras-vit-zoo."
+        )
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        images, labels = arrays["images"], arrays["labels"]
+    return images, labels
+
+
+def _allocate(class_counts, split_sizes):
+    """How many images of each class go to each split.
+
+    Returns an int64 `(num_classes, num_splits)` matrix whose row `c` sums to
+    `class_counts[c]` and column `s` to `split_sizes[s]` (which must add up
+    to the number of images). Each entry is the proportional share
+    `class_counts[c] * split_sizes[s] / total` rounded down or up, so within
+    one image of it: shares below one image are rounded up (every split holds
+    every class), the other shares are rounded up in order of decreasing
+    remainder (ties: lower class, then earlier split) while their class and
+    split still lack images, and if that greedy pass leaves a class short,
+    augmenting paths move round-ups between classes until every row and
+    column total is met (controlled rounding; such a matrix always exists
+    when no share is forced up, and the forced cells only occur for splits
+    of about `num_classes` images, where they are exactly what is needed).
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    sizes = np.asarray(split_sizes, dtype=np.int64)
+    total = int(counts.sum())
+    if int(sizes.sum()) != total:
+        raise ValueError(f"Split sizes {tuple(split_sizes)} do not add up to {total} images.")
+    products = np.outer(counts, sizes)
+    allocation = products // total
+    remainders = products % total
+    forced = (allocation == 0) & (remainders > 0)
+    allocation[forced] = 1
+    eligible = (remainders > 0) & ~forced  # may still be rounded up
+    row_need = counts - allocation.sum(axis=1)
+    col_need = sizes - allocation.sum(axis=0)
+    rounded_up = np.zeros(allocation.shape, dtype=bool)
+    if (row_need >= 0).all() and (col_need >= 0).all():
+        cells = sorted(zip(*np.nonzero(eligible)), key=lambda cell: (-remainders[cell], cell))
+        for row, col in cells:
+            if row_need[row] > 0 and col_need[col] > 0:
+                rounded_up[row, col] = True
+                row_need[row] -= 1
+                col_need[col] -= 1
+        for row in range(len(counts)):
+            while row_need[row] > 0 and _augment(row, eligible, rounded_up, col_need):
+                row_need[row] -= 1
+    if row_need.any() or col_need.any():
+        raise ValueError(
+            f"Cannot divide classes of {counts.tolist()} images into splits of "
+            f"{sizes.tolist()} images with every class in every split in "
+            "proportion. Use larger `validation_fraction` and `test_fraction`."
+        )
+    return allocation + rounded_up
+
+
+def _augment(start_row, eligible, rounded_up, col_need):
+    """Finds (breadth first) a path start_row -> column -> row -> ... ->
+    column with room, rounding up the cells it enters a column by and undoing
+    the round-ups it leaves one by; applies it and returns True, or returns
+    False if there is none. Every row on the path but the first keeps its
+    total; the first gains one, the last column takes one."""
+    num_rows, num_cols = eligible.shape
+    col_parent = {}  # column -> row it was reached from
+    row_parent = {start_row: None}  # row -> column it was reached from
+    queue = [start_row]
+    while queue:
+        row = queue.pop(0)
+        for col in range(num_cols):
+            if not eligible[row, col] or rounded_up[row, col] or col in col_parent:
+                continue
+            col_parent[col] = row
+            if col_need[col] > 0:
+                col_need[col] -= 1
+                while True:
+                    row = col_parent[col]
+                    rounded_up[row, col] = True
+                    col = row_parent[row]
+                    if col is None:
+                        return True
+                    rounded_up[row, col] = False
+            for other in range(num_rows):
+                if rounded_up[other, col] and other not in row_parent:
+                    row_parent[other] = col
+                    queue.append(other)
+    return False
+
+
+def _split_indices(labels, sizes, seed):
+    """Stratified split of `range(len(labels))` into index arrays of the
+    given sizes (train, validation, test).
+
+    Per class, in class order, the class's indices are shuffled with one
+    `np.random.default_rng(seed)` and cut into `_allocate`'s counts; then
+    each split's indices are shuffled with the same generator, so the
+    classes are mixed. Plain NumPy: the same seed gives the same indices on
+    every backend.
+    """
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    allocation = _allocate(counts, sizes)
+    parts = [[] for _ in sizes]
+    for label in range(NUM_CLASSES):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        for part, chunk in zip(parts, np.split(members, np.cumsum(allocation[label])[:-1])):
+            part.append(chunk)
+    return tuple(rng.permutation(np.concatenate(part)) for part in parts)
 
 
 def _bilinear_matrix(in_size, out_size):
@@ -120,12 +277,14 @@ def load_digits(
     test_fraction=0.15,
     seed=0,
 ):
-    """Loads the scikit-learn digits as image classification splits.
+    """Loads the handwritten digits as image classification splits.
 
-    The data set is `sklearn.datasets.load_digits`: 1,797 grayscale 8x8
-    images of handwritten digits, ten classes (174 to 183 images each), with
-    integer intensities 0..16. It ships with scikit-learn, so nothing is
-    downloaded. The images are
+    The data set is the UCI "Optical Recognition of Handwritten Digits" test
+    set as scikit-learn's `load_digits` packages it (CC BY 4.0; see the
+    module docstring): 1,797 grayscale 8x8 images of handwritten digits, ten
+    classes (174 to 183 images each), with integer intensities 0..16. It
+    ships with keras_vit, so nothing is downloaded and scikit-learn is not
+    needed. The images are
 
     1. rescaled to pixel values in `[0, 255]` (`value * 255 / 16`), the range
        `keras_vit.preprocess_input` expects;
@@ -136,11 +295,12 @@ def load_digits(
        values stay in `[0, 255]`;
     3. repeated to `channels` channels (1, or 3 for RGB-shaped models);
 
-    and divided by a fixed, stratified split
-    (`sklearn.model_selection.train_test_split` with `stratify`): the test
-    split is drawn first, then the validation split from the rest, so each
-    split holds every digit in the proportions of the full data set. The same
-    arguments always give the same arrays.
+    and divided by a fixed, stratified split computed in NumPy: each class's
+    images are shuffled with `np.random.default_rng(seed)` and shared out so
+    that every split holds every digit, each within one image of its
+    proportion of the full data set, with the split sizes below. The same
+    arguments always give the same arrays (on every backend; the shuffle is
+    NumPy's `Generator`).
 
     Args:
         image_size: int >= 8. Side of the returned square images.
@@ -165,8 +325,9 @@ def load_digits(
 
     Raises:
         TypeError: if an argument has the wrong type.
-        ValueError: if an argument is out of range.
-        ImportError: if scikit-learn is not installed.
+        ValueError: if an argument is out of range, or if the shipped
+            `digits.npz` is damaged (its SHA-256 does not match).
+        FileNotFoundError: if the shipped `digits.npz` is missing.
 
     Example:
     >>> splits = load_digits(image_size=32, channels=3)
@@ -188,19 +349,8 @@ def load_digits(
         )
     seed = check_unsigned_seed("seed", seed)
 
-    try:
-        from sklearn.datasets import load_digits as sklearn_load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as error:
-        raise ImportError(
-            "`keras_vit.data.load_digits` needs scikit-learn, which is an "
-            "optional dependency. Install it with `pip install scikit-learn` "
-            "(or `pip install keras-vit[datasets]`)."
-        ) from error
-
-    digits = sklearn_load_digits()
-    raw_images = np.asarray(digits.images, dtype=np.float64)
-    labels = np.asarray(digits.target, dtype=np.int32)
+    raw_images, raw_labels = _load_raw()
+    labels = raw_labels.astype(np.int32)
 
     sizes = _split_sizes(len(labels), validation_fraction, test_fraction)
     if min(sizes) < NUM_CLASSES:
@@ -211,20 +361,14 @@ def load_digits(
             f"Received: validation_fraction={validation_fraction!r}, "
             f"test_fraction={test_fraction!r}"
         )
+    train, validation, test = _split_indices(labels, sizes, seed)
 
-    images = raw_images * (255.0 / RAW_MAX_VALUE)
+    images = raw_images.astype(np.float64) * (255.0 / RAW_MAX_VALUE)
     if image_size != RAW_IMAGE_SIZE:
         images = _resize_bilinear(images, image_size)
     images = np.clip(images, 0.0, 255.0).astype(np.float32)
     images = np.repeat(images[..., np.newaxis], channels, axis=-1)
 
-    indices = np.arange(len(labels))
-    rest, test = train_test_split(
-        indices, test_size=sizes[2], stratify=labels, random_state=seed
-    )
-    train, validation = train_test_split(
-        rest, test_size=sizes[1], stratify=labels[rest], random_state=seed
-    )
     return DigitsSplits(
         train=(images[train], labels[train]),
         validation=(images[validation], labels[validation]),

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 
+from keras_vit._choices import BAD_IMAGE_CHOICES
 from keras_vit.data.pipeline import _tf, make_dataset
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-BAD_IMAGE_CHOICES = ("raise", "skip", "unchecked")
 SUBSETS = ("training", "validation")
 _PROGRESS_FROM = 1000  # folders with at least this many images get a progress bar
 _MAX_LISTED = 20  # bad files named in one error message
@@ -257,7 +257,7 @@ def load_image_folder(
     dataset = make_dataset(
         files.map(load, num_parallel_calls=tf.data.AUTOTUNE),
         batch_size=batch_size,
-        num_classes=len(class_names),
+        classes=len(class_names),
         training=training,
         augmentation=augmentation,
         mixing=mixing,

@@ -20,7 +20,7 @@ def _tf():
     except ImportError as error:  # pragma: no cover - depends on the install
         raise ImportError(
             "keras_vit's tf.data pipelines need TensorFlow (any Keras backend can "
-            "consume them). Install it with `pip install keras-vit[tensorflow-cpu]`."
+            "consume them). Install it with `pip install 'keras-vit-zoo[tensorflow-cpu]'`."
         ) from error
     return tf
 
@@ -96,7 +96,7 @@ def _seed_pairs(seed):
 def make_dataset(
     data,
     batch_size,
-    num_classes,
+    classes,
     training=False,
     image_size=None,
     augmentation=None,
@@ -133,7 +133,7 @@ def make_dataset(
             pairs.
         batch_size: int. Batch size (the global batch under a
             `tf.distribute` strategy).
-        num_classes: int. Labels are one-hot encoded to this many classes.
+        classes: int. Labels are one-hot encoded to this many classes.
         training: bool. Whether to shuffle, augment and mix.
         image_size: int, pair or None. Resize images (bilinear, antialiased)
             to this size first; None keeps their size.
@@ -177,13 +177,13 @@ def make_dataset(
     Example:
     >>> import numpy as np
     >>> x = np.random.uniform(0, 255, (10, 8, 8, 3)).astype("float32")
-    >>> ds = make_dataset((x, np.arange(10) % 3), batch_size=4, num_classes=3)
+    >>> ds = make_dataset((x, np.arange(10) % 3), batch_size=4, classes=3)
     >>> [tuple(images.shape) for images, _ in ds]
     [(4, 8, 8, 3), (4, 8, 8, 3), (2, 8, 8, 3)]
     """
     tf = _tf()
     batch_size = check_positive_int("batch_size", batch_size)
-    num_classes = check_positive_int("num_classes", num_classes)
+    classes = check_positive_int("classes", classes)
     shuffle_buffer = check_positive_int("shuffle_buffer", shuffle_buffer)
     scale = None if preprocessing is None else preprocessing_layer(preprocessing)
     training = bool(training)
@@ -247,7 +247,7 @@ def make_dataset(
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
     def finish(images, labels, *seeds):
-        labels = tf.one_hot(labels, num_classes, dtype="float32")
+        labels = tf.one_hot(labels, classes, dtype="float32")
         if mixing is not None:
             # The batch's seed: its first example's, folded once more.
             with _element_seeds(mixing, _fold_in(seeds[0][0], _MIXING_STREAM)):

@@ -17,7 +17,7 @@ def _tfds():
         import tensorflow_datasets as tfds
     except ImportError as error:
         raise ImportError(
-            "`load_tfds` needs tensorflow-datasets: `pip install keras-vit[datasets]` "
+            "`load_tfds` needs tensorflow-datasets: `pip install 'keras-vit-zoo[datasets]'` "
             "(tensorflow-datasets 4.9.10 also needs importlib_resources to download)."
         ) from error
     return tfds
@@ -126,7 +126,7 @@ def load_tfds(
     dataset = make_dataset(
         examples,
         batch_size=batch_size,
-        num_classes=num_classes,
+        classes=num_classes,
         training=training,
         image_size=image_size,
         augmentation=augmentation,

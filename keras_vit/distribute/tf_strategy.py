@@ -19,7 +19,7 @@ def _tf():
         import tensorflow as tf
     except ImportError as error:
         raise ImportError(
-            "tf.distribute strategies need TensorFlow: `pip install keras-vit[tensorflow]`. "
+            'tf.distribute strategies need TensorFlow: `pip install "keras-vit-zoo[tensorflow]"`. '
             "On JAX use keras_vit.distribute.data_parallel() or model_parallel() instead."
         ) from error
     return tf
@@ -187,6 +187,11 @@ def auto_strategy(tpu=None, verbose=True):
         A `tf.distribute.Strategy`; its `num_replicas_in_sync` is the number
         of replicas the global batch is split over.
     """
+    return _auto_strategy(tpu, verbose)[1]
+
+
+def _auto_strategy(tpu, verbose):
+    """`auto_strategy`, returning `(name, strategy)`."""
     tf = _tf()
     resolver = find_tpu(tpu)
     tf_config = read_tf_config()
@@ -194,7 +199,7 @@ def auto_strategy(tpu=None, verbose=True):
     strategy = make_strategy(name, tpu=resolver)
     if verbose:
         print(f"keras_vit.distribute: {name} strategy, {strategy.num_replicas_in_sync} replica(s) ({reason})")
-    return strategy
+    return name, strategy
 
 
 def split_cpu(num_devices):

@@ -9,7 +9,7 @@ from keras_vit.models.segmentation import build_segmenter, unet_head
 from keras_vit.models.timm_architectures import architecture_config, list_architectures
 from keras_vit.models.variants import VARIANTS, get_variant_config
 from keras_vit.models.vision_transformer import MAX_PARAMETERS, VisionTransformer, count_parameters
-from keras_vit.models.vit import ViTBase, ViTHuge, ViTLarge, ViTSmall, ViTTiny, vit
+from keras_vit.models.builders import ViTBase, ViTHuge, ViTLarge, ViTSmall, ViTTiny, vit
 
 __all__ = [
     "MAX_PARAMETERS",

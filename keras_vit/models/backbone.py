@@ -75,6 +75,11 @@ def _final_norm(vit):
 class ViTBackbone(keras.Model):
     """A `VisionTransformer`'s transformer blocks tapped for dense features.
 
+    Not the same thing as keras-hub's `ViTBackbone`: there a backbone is the
+    headless encoder, which here is `VisionTransformer(include_top=False)`
+    (or `pooling=None` for the token sequence). This class taps the outputs
+    of several blocks, as segmentation and detection necks need.
+
     Build it with `vit_backbone` (same arguments), which documents them.
     The model is functional: it reuses `vit`'s own layers from its image
     input to the chosen `transformer_block_{i}` outputs, so it shares their

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_vit import _tensors
+from keras_vit._choices import PREPROCESSING_MODES as _MODES
 from keras_vit._validation import check_range
 
 # ImageNet statistics on the [0, 1] scale, used by DeiT, DINOv2 and most timm
@@ -18,7 +19,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-_MODES = ("vit", "imagenet", "unit", "clip", "siglip")
 # Modes that subtract per-channel statistics (and so need 3 channels).
 _STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
 

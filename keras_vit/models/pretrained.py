@@ -43,9 +43,9 @@ def from_preset(name, local_dir=None, **kwargs):
     >>> model.output_shape  # doctest: +SKIP
     (None, 384)
     """
-    # Imported at call time, so that keras_vit.models.vit (and the
+    # Imported at call time, so that keras_vit.models.builders (and the
     # checkpoint code it reaches) never forms an import cycle with this module.
-    from keras_vit.models.vit import vit
+    from keras_vit.models.builders import vit
 
     preset = get_preset(name)
     if "weights" in kwargs:

@@ -60,7 +60,7 @@ def _conv_block(x, filters, num_convs, dtype, name):
 
 def unet_head(
     features,
-    num_classes,
+    classes,
     output_size,
     images=None,
     decoder_filters=256,
@@ -83,7 +83,7 @@ def unet_head(
     Args:
         features: list of channels-last maps `(batch, h_k, w_k, c_k)`, no
             larger than `output_size`, each a whole fraction of it.
-        num_classes: int. Number of classes (logit channels).
+        classes: int. Number of classes (logit channels).
         output_size: tuple `(height, width)` of the logits.
         images: the image tensor `(batch, height, width, channels)`; needed
             when `stem_filters` > 0.
@@ -98,16 +98,16 @@ def unet_head(
         name: str. Prefix of the decoder's layer names.
 
     Returns:
-        Logits `(batch, height, width, num_classes)` (no softmax).
+        Logits `(batch, height, width, classes)` (no softmax).
 
     Example:
     >>> import keras
     >>> maps = [keras.Input((2, 2, 8)), keras.Input((4, 4, 8))]
-    >>> logits = unet_head(maps, num_classes=3, output_size=(8, 8), decoder_filters=8)
+    >>> logits = unet_head(maps, classes=3, output_size=(8, 8), decoder_filters=8)
     >>> tuple(logits.shape)
     (None, 8, 8, 3)
     """
-    num_classes = check_positive_int("num_classes", num_classes)
+    classes = check_positive_int("classes", classes)
     output_size = check_pair("output_size", output_size)
     stem_filters = check_non_negative_int("stem_filters", stem_filters)
     num_convs = check_positive_int("num_convs", num_convs)
@@ -154,12 +154,12 @@ def unet_head(
             x = inputs[0]
         x = _conv_block(x, filters[stage], num_convs, policy, f"{name}_stage_{stage}")
         current = size
-    return keras.layers.Conv2D(num_classes, 1, dtype=logits_dtype, name=f"{name}_logits")(x)
+    return keras.layers.Conv2D(classes, 1, dtype=logits_dtype, name=f"{name}_logits")(x)
 
 
 def build_segmenter(
     model,
-    num_classes,
+    classes,
     block_indices=None,
     scales=None,
     apply_norm=None,
@@ -184,7 +184,7 @@ def build_segmenter(
         model: a `keras_vit.VisionTransformer`, or a `ViTBackbone` with
             `output="feature_maps"` (then `block_indices`, `scales` and
             `apply_norm` must be left None).
-        num_classes: int. Number of classes, background included.
+        classes: int. Number of classes, background included.
         block_indices: None or list of ints; see `vit_backbone`.
         scales: None or list of factors, one per block; see `vit_backbone`.
         apply_norm: None (False) or bool; see `vit_backbone`.
@@ -195,18 +195,18 @@ def build_segmenter(
 
     Returns:
         A functional `keras.Model` from images `(batch, height, width,
-        channels)` to logits `(batch, height, width, num_classes)`; it
+        channels)` to logits `(batch, height, width, classes)`; it
         contains the backbone as a nested model named like `backbone.name`.
 
     Example:
     >>> from keras_vit import VisionTransformer
     >>> vit = VisionTransformer(patch_size=4, hidden_dim=16, num_layers=2,
     ...     num_heads=2, mlp_dim=32, input_shape=(16, 16, 3), include_top=False)
-    >>> segmenter = build_segmenter(vit, num_classes=3, decoder_filters=8)
+    >>> segmenter = build_segmenter(vit, classes=3, decoder_filters=8)
     >>> tuple(segmenter.output_shape)
     (None, 16, 16, 3)
     """
-    num_classes = check_positive_int("num_classes", num_classes)
+    classes = check_positive_int("classes", classes)
     check_non_negative_int("stem_filters", stem_filters)
     check_positive_int("num_convs", num_convs)
     apply_norm = check_bool("apply_norm", apply_norm, allow_none=True)
@@ -247,7 +247,7 @@ def build_segmenter(
     if not isinstance(features, (tuple, list)):
         features = [features]  # a one-output backbone returns the tensor itself
     logits = unet_head(
-        features, num_classes, backbone.image_shape[:2], images=images,
+        features, classes, backbone.image_shape[:2], images=images,
         decoder_filters=decoder_filters, stem_filters=stem_filters, num_convs=num_convs,
         dtype=backbone.dtype_policy, name="decoder",
     )

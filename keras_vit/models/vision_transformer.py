@@ -393,6 +393,14 @@ class VisionTransformer(keras.Model):
         A `keras.Model` mapping images to class scores `(batch, classes)`;
         with `include_top=False`, to features `(batch, hidden_dim)`, or to the
         token sequence `(batch, num_tokens, hidden_dim)` when `pooling=None`.
+        The configuration is kept in attributes of the arguments' names
+        (`model.classes`, `model.patch_size`, ...), except `input_shape`,
+        kept as `image_shape` (`(height, width, channels)`; Keras's own
+        `model.input_shape` has the batch axis in front).
+
+    Naming: keras_vit takes Keras Applications' names everywhere:
+    `input_shape` for the image shape and `classes` for the number of
+    classes (`build_segmenter`, `unet_head` and `make_dataset` included).
 
     Example:
     >>> model = VisionTransformer(patch_size=4, hidden_dim=32, num_layers=2,

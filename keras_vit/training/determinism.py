@@ -11,6 +11,20 @@ from keras_vit._validation import check_unsigned_seed
 _XLA_GPU_FLAG = "--xla_gpu_deterministic_ops=true"
 
 
+def _reset_global_seed_generator():
+    # Keras draws unseeded random values (initialisers, dropout, drop path)
+    # from one global SeedGenerator, created on first use from Python's
+    # `random`. From Keras 3.13 `set_random_seed` drops it so that it is
+    # created again from the new seed; Keras 3.10 to 3.12 keep the one they
+    # have, and a second seeded run in the same process would then draw
+    # other values. Dropping it here does the same on every version.
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a future Keras without this module: its own reset applies
+        return
+    global_state.set_global_attribute("global_seed_generator", None)
+
+
 def _tensorflow(deterministic_ops):
     if importlib.util.find_spec("tensorflow") is None:
         return None
@@ -110,9 +124,11 @@ def make_deterministic(seed, deterministic_ops=True):
     weights and metrics, epoch after epoch. It
 
     - calls `keras.utils.set_random_seed(seed)`: Python's `random`, NumPy,
-      TensorFlow (whatever the backend: `tf.data` pipelines use it),
-      torch's generator under the torch backend, and Keras's global
-      `SeedGenerator` (weight initialisation, dropout, drop path);
+      TensorFlow (whatever the backend: `tf.data` pipelines use it) and
+      torch's generator under the torch backend, and starts Keras's global
+      `SeedGenerator` (weight initialisation, dropout, drop path) again
+      from the seed, on every Keras version (`set_random_seed` itself only
+      does that from Keras 3.13);
     - TensorFlow, if installed (any backend, for `tf.data`):
       `tf.config.experimental.enable_op_determinism()`. Ops without a
       deterministic kernel then raise instead of varying (on GPUs, mostly
@@ -191,6 +207,7 @@ def make_deterministic(seed, deterministic_ops=True):
         importlib.import_module("torch")
     previous = _switches()
     keras.utils.set_random_seed(seed)
+    _reset_global_seed_generator()
     report = {"seed": seed}
     tensorflow_line = _tensorflow(deterministic_ops)
     if tensorflow_line is not None:

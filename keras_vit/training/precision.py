@@ -2,7 +2,7 @@
 
 import keras
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+from keras_vit._choices import PRECISIONS
 
 
 def precision_policy(precision):

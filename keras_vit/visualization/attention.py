@@ -481,7 +481,7 @@ def _colormap(name):
     except ImportError as error:  # pragma: no cover - depends on the install
         raise ImportError(
             "`overlay_attention` needs matplotlib for its colormaps. Install it "
-            "with `pip install matplotlib` (or `pip install keras-vit[plot]`)."
+            "with `pip install matplotlib` (or `pip install 'keras-vit-zoo[plot]'`)."
         ) from error
     try:
         return matplotlib.colormaps[name]

@@ -63,7 +63,7 @@ def test_in_tf_data_with_label_mixing():
 
 
 def test_a_keras_cv_layer_drops_into_the_pipeline():
-    keras_cv = pytest.importorskip("keras_cv", reason="keras-cv is an optional extra (keras-vit[cv])")
+    keras_cv = pytest.importorskip("keras_cv", reason="keras-cv is an optional extra (keras-vit-zoo[cv])")
     tf = pytest.importorskip("tensorflow")
     pipeline = keras.layers.Pipeline(
         image_augmentation(seed=0).layers + [keras_cv.layers.RandomChannelShift(value_range=(0, 255), factor=0.5)]

@@ -67,7 +67,7 @@ TIMM_ARCHITECTURES = {
     },
 }
 
-# The presets added for issue 14 as timm 1.0.31's pretrained configs give
+# The DeiT-III, DINOv2, CLIP and SigLIP presets as timm 1.0.31's pretrained configs give
 # them (get_pretrained_cfg: hf_hub_id, input_size, num_classes with 0 as
 # None, mean/std -> mode): (hub repository, image size, classes, mode).
 NEW_PRESETS = {

@@ -31,8 +31,9 @@ def mirrored_step():
     import numpy as np
 
     from keras_vit import distribute
+    from keras_vit.distribute import tf_strategy
 
-    distribute.split_cpu(2)
+    tf_strategy.split_cpu(2)
     import keras
 
     from keras_vit.data import make_dataset
@@ -46,7 +47,7 @@ def mirrored_step():
             model = tiny_vit()
             model.set_weights(initial)
             model.compile(create_adamw(1e-3), keras.losses.CategoricalCrossentropy(from_logits=True))
-        dataset = make_dataset((images, labels), batch_size=16, num_classes=3)
+        dataset = make_dataset((images, labels), batch_size=16, classes=3)
         model.fit(dataset, epochs=1, verbose=0)
         return model.get_weights()
 
@@ -76,7 +77,7 @@ def multiworker(path):
     keras.utils.set_random_seed(0)
     images, labels = data(n=64)
     batch = distribute.global_batch_size(8, strategy)
-    dataset = make_dataset((images, labels), batch_size=batch, num_classes=3, training=True, seed=0)
+    dataset = make_dataset((images, labels), batch_size=batch, classes=3, training=True, seed=0)
     with strategy.scope():
         model = tiny_vit()
         model.compile(create_adamw(0.0), keras.losses.CategoricalCrossentropy(from_logits=True))
@@ -132,8 +133,32 @@ def jax_parallel():
     }
 
 
+def auto_distribute(strategy):
+    """`auto_distribute(strategy, cpu_devices=2)` in a process whose JAX or
+    TensorFlow has not started yet; a model built in its scope."""
+    from keras_vit import distribute
+
+    setup = distribute.auto_distribute(strategy, cpu_devices=2, verbose=False)
+    with setup.scope():
+        model = tiny_vit()
+    import keras
+
+    kernel = model.get_layer("transformer_block_0").mlp.dense_1.kernel
+    sharding = getattr(kernel.value, "sharding", None)
+    return {
+        "name": setup.name,
+        "replicas": setup.replicas,
+        "is_chief": setup.is_chief,
+        "devices": len(keras.distribution.list_devices()) if keras.backend.backend() == "jax" else None,
+        "kernel_shards": len(sharding.device_set) if sharding is not None else None,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
 if __name__ == "__main__":
     name, *arguments = sys.argv[1:]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    result = {"mirrored_step": mirrored_step, "multiworker": multiworker, "jax_parallel": jax_parallel}[name](*arguments)
+    scripts = {"mirrored_step": mirrored_step, "multiworker": multiworker, "jax_parallel": jax_parallel,
+               "auto_distribute": auto_distribute}
+    result = scripts[name](*arguments)
     print("RESULT " + json.dumps(result))

@@ -10,6 +10,7 @@ import keras
 import pytest
 
 from keras_vit import distribute
+from keras_vit.distribute import jax_distribution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -52,6 +53,5 @@ def test_model_parallel_checks():
     with pytest.raises(ValueError, match="model_axis_size"):
         distribute.model_parallel(model_axis_size=3, devices=["cpu:0", "cpu:1"])
     with pytest.raises(ValueError, match="num_heads"):
-        distribute.check_model_parallel(num_heads=3, mlp_dim=768, model_axis_size=2)
-    distribute.check_model_parallel(num_heads=16, mlp_dim=4096, model_axis_size=4)  # ViT-L on 4 devices
-    assert distribute.global_batch_size(32) == 32
+        jax_distribution.check_model_parallel(num_heads=3, mlp_dim=768, model_axis_size=2)
+    jax_distribution.check_model_parallel(num_heads=16, mlp_dim=4096, model_axis_size=4)  # ViT-L on 4 devices

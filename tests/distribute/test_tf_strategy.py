@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_vit import distribute
+from keras_vit.distribute import tf_strategy
 
 pytestmark = pytest.mark.backend_independent  # TensorFlow only, whatever Keras runs on
 tf = pytest.importorskip("tensorflow")
@@ -41,23 +42,23 @@ def run_script(name, *args, env=None, timeout=240):
     ],
 )
 def test_the_choice(tpu, tf_config, gpus, expected):
-    name, reason = distribute.choose_strategy(tpu, tf_config, gpus)
+    name, reason = tf_strategy.choose_strategy(tpu, tf_config, gpus)
     assert name == expected and reason
 
 
 def test_tf_config_and_the_chief():
-    assert distribute.read_tf_config({}) == {}
+    assert tf_strategy.read_tf_config({}) == {}
     config = {"cluster": {"worker": ["h:1", "h:2", "h:3"]}, "task": {"type": "worker", "index": 2}}
-    assert distribute.read_tf_config({"TF_CONFIG": json.dumps(config)}) == config
+    assert tf_strategy.read_tf_config({"TF_CONFIG": json.dumps(config)}) == config
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
-        distribute.read_tf_config({"TF_CONFIG": "{cluster"})
-    assert distribute.cluster_size(config) == 3
-    assert not distribute.is_chief(config)
-    assert distribute.is_chief({**config, "task": {"type": "worker", "index": 0}})
+        tf_strategy.read_tf_config({"TF_CONFIG": "{cluster"})
+    assert tf_strategy.cluster_size(config) == 3
+    assert not tf_strategy.is_chief(config)
+    assert tf_strategy.is_chief({**config, "task": {"type": "worker", "index": 0}})
     with_chief = {"cluster": {"chief": ["c:1"], "worker": ["w:1"]}, "task": {"type": "worker", "index": 0}}
-    assert not distribute.is_chief(with_chief)
-    assert distribute.is_chief({**with_chief, "task": {"type": "chief", "index": 0}})
-    assert distribute.is_chief({})
+    assert not tf_strategy.is_chief(with_chief)
+    assert tf_strategy.is_chief({**with_chief, "task": {"type": "chief", "index": 0}})
+    assert tf_strategy.is_chief({})
 
 
 class FakeResolver:
@@ -87,21 +88,24 @@ def test_the_tpu_branch(monkeypatch, capsys):
     monkeypatch.setattr(tf.distribute, "TPUStrategy", FakeTPUStrategy)
     for key in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE", "TPU_WORKER_ID", "TPU_WORKER_HOSTNAMES"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(distribute.tf_strategy.glob, "glob", lambda pattern: [])
-    assert distribute.find_tpu() is None  # nothing says there is a TPU: the resolver is not even asked
+    monkeypatch.setattr(tf_strategy.glob, "glob", lambda pattern: [])
+    assert tf_strategy.find_tpu() is None  # nothing says there is a TPU: the resolver is not even asked
     assert FakeResolver.created == []
     monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v5litepod-8")  # a Kaggle / Cloud TPU VM
     strategy = distribute.auto_strategy()
     assert isinstance(strategy, FakeTPUStrategy)
     assert calls == [("connect", "local"), ("initialize", "local"), ("strategy", "local")]
     assert "tpu strategy, 8 replica(s)" in capsys.readouterr().out
-    assert distribute.find_tpu("missing") is None  # the resolver's "no TPU" error means no TPU
+    # auto_distribute makes the same choice (this module runs under the TensorFlow backend), and names it.
+    setup = distribute.auto_distribute(verbose=False)
+    assert isinstance(setup.strategy, FakeTPUStrategy) and setup.name == "tpu" and setup.replicas == 8
+    assert tf_strategy.find_tpu("missing") is None  # the resolver's "no TPU" error means no TPU
     with pytest.raises(RuntimeError, match="No TPU is reachable"):
         distribute.make_strategy("tpu", tpu="missing")
 
 
 def test_auto_strategy_here_is_the_default(capsys):
-    if distribute.find_tpu() is not None:
+    if tf_strategy.find_tpu() is not None:
         pytest.skip("this machine has a TPU")
     strategy = distribute.auto_strategy()
     assert strategy.num_replicas_in_sync == 1

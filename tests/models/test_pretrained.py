@@ -28,10 +28,9 @@ def tiny_preset(monkeypatch, tmp_path):
 
 @pytest.fixture
 def built(monkeypatch):
-    """Records `keras_vit.models.vit.vit` calls instead of building: a list of
+    """Records `keras_vit.models.builders.vit` calls instead of building: a list of
     `(architecture, kwargs)`."""
-    # The module, not keras_vit.models.vit (the function it re-exports).
-    vit_module = importlib.import_module("keras_vit.models.vit")
+    vit_module = importlib.import_module("keras_vit.models.builders")
     calls = []
     monkeypatch.setattr(vit_module, "vit", lambda architecture, **kwargs: calls.append((architecture, kwargs)))
     return calls

@@ -16,7 +16,7 @@ HEAD = dict(decoder_filters=8, num_convs=1)
 def test_segmenter_fit_changes_weights_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)  # the weight-change check below is of one fixed run
     vit = VisionTransformer(**TINY)
-    segmenter = build_segmenter(vit, num_classes=3, stem_filters=4, **HEAD)
+    segmenter = build_segmenter(vit, classes=3, stem_filters=4, **HEAD)
     assert tuple(segmenter.output_shape) == (None, 16, 16, 3)
     # Default pyramid: blocks [0, 1] at scales [4, 2] of the 4x4 grid; the
     # decoder runs at 8x8, then at 16x16 on [upsampled, block 0's map, stem].
@@ -49,21 +49,21 @@ def test_from_backbone_and_bad_arguments():
     vit = VisionTransformer(**TINY)
     # One map at the grid (4x4): the decoder upsamples it 4x with no skip.
     backbone = vit_backbone(vit, block_indices=[1], scales=[1])
-    segmenter = build_segmenter(backbone, num_classes=3, **HEAD)
+    segmenter = build_segmenter(backbone, classes=3, **HEAD)
     assert tuple(segmenter.output_shape) == (None, 16, 16, 3)
     assert segmenter.get_layer("decoder_upsample_1").scale == 4.0
     with pytest.raises(ValueError, match="must be None"):
-        build_segmenter(backbone, num_classes=2, scales=[2])
+        build_segmenter(backbone, classes=2, scales=[2])
     with pytest.raises(ValueError, match="feature maps"):
-        build_segmenter(vit_backbone(vit, output="tokens"), num_classes=2)
+        build_segmenter(vit_backbone(vit, output="tokens"), classes=2)
     with pytest.raises(TypeError, match="`model`"):
-        build_segmenter(keras.Sequential([keras.layers.Dense(2)]), num_classes=2)
-    with pytest.raises(ValueError, match="num_classes"):
-        build_segmenter(vit, num_classes=0)
+        build_segmenter(keras.Sequential([keras.layers.Dense(2)]), classes=2)
+    with pytest.raises(ValueError, match="classes"):
+        build_segmenter(vit, classes=0)
     with pytest.raises(TypeError, match="stem_filters"):
-        build_segmenter(vit, num_classes=2, stem_filters=1.5)
+        build_segmenter(vit, classes=2, stem_filters=1.5)
     with pytest.raises(ValueError, match="decoder_filters"):
-        build_segmenter(vit, num_classes=2, decoder_filters=[8])
+        build_segmenter(vit, classes=2, decoder_filters=[8])
 
 
 def test_head_bad_arguments():

@@ -9,7 +9,8 @@ import pytest
 from keras_vit.augmentation import image_augmentation, label_mixing
 from keras_vit.data import load_digits, make_dataset
 from keras_vit.training import determinism, make_deterministic
-from tests.test_train import AUGMENTED, run
+from tests.cli._train import AUGMENTED
+from tests.cli._train import train as run
 
 tf = pytest.importorskip("tensorflow")
 
@@ -46,7 +47,7 @@ def augmented_batches(seed=0, epochs=2, rand_augment_ops=1):
     augmentation = image_augmentation(crop_scale=(0.7, 1.0), flip=False, rand_augment_ops=rand_augment_ops,
                                       rand_augment_magnitude=0.1, erasing_probability=0.5, seed=seed)
     mixing = label_mixing(0.2, 0.5, seed=seed + 10)
-    dataset = make_dataset((x[:256], y[:256]), batch_size=32, num_classes=10, training=True,
+    dataset = make_dataset((x[:256], y[:256]), batch_size=32, classes=10, training=True,
                            augmentation=augmentation, mixing=mixing, seed=seed)
     return dataset, [[(images.numpy(), labels.numpy()) for images, labels in dataset] for _ in range(epochs)]
 

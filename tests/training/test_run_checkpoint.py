@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from keras_vit import train
+from keras_vit.cli import flags, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = [
@@ -21,11 +21,11 @@ FINISHED = {".keras-vit-run.json", "best.keras", "config.json", "curves.png", "h
 
 
 def run_child(point, output):
-    """Runs tests/_train_child.py (keras-vit train that kills itself at
+    """Runs tests/cli/_train_child.py (keras-vit train that kills itself at
     `point`) in a fresh process; returns its stdout."""
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     environment.pop("XLA_FLAGS", None)
-    command = [sys.executable, os.path.join(ROOT, "tests", "_train_child.py"), point,
+    command = [sys.executable, os.path.join(ROOT, "tests", "cli", "_train_child.py"), point,
                "--output-dir", str(output), *FLAGS]
     process = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
     assert process.returncode == -9, (point, process.returncode, process.stdout[-2000:], process.stderr[-3000:])
@@ -42,7 +42,7 @@ def manifest(output):
 
 
 @pytest.mark.slow
-@pytest.mark.backend_independent  # the phases are plain Python; resuming on each backend: tests/test_train.py
+@pytest.mark.backend_independent  # the phases are plain Python; resuming on each backend: tests/cli/test_run_directory.py
 def test_a_run_killed_at_every_phase_boundary_continues_where_it_stopped(tmp_path, capsys):
     output = tmp_path / "run"
     # (kill point, what the killed run must have started from, committed
@@ -80,7 +80,7 @@ def test_a_run_killed_at_every_phase_boundary_continues_where_it_stopped(tmp_pat
             assert backup["epoch"] == epochs_left, (point, backup["epoch"])
         assert not (output / "metrics.json").exists() or point == "curves", point
 
-    metrics = train.run(train.parse_args(["--output-dir", str(output), *FLAGS]))
+    metrics = run.run(flags.parse_args(["--output-dir", str(output), *FLAGS]))
     out = capsys.readouterr().out
     assert "training is complete; evaluating best.keras" in out, out
     assert metrics["epochs"] == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0

@@ -138,8 +138,8 @@ def test_layer_selection_cache_and_shared_weights(plain_model, keras_state):
     assert len(attention_model(model, layers=0).outputs) == 1
     last = attention_maps(model, images, layers=[-1, 0], batch_size=1)
     assert sorted(last) == [0, 2]
-    np.testing.assert_allclose(last[2], full[2], atol=1e-6)
-    np.testing.assert_allclose(last[0], full[0], atol=1e-6)
+    np.testing.assert_allclose(last[2], full[2], atol=1e-5)
+    np.testing.assert_allclose(last[0], full[0], atol=1e-5)
     # The cached model shares the variables: new weights show at once.
     query = model.get_layer("transformer_block_0").attention.query.kernel
     original = to_numpy(query)

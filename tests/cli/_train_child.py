@@ -1,6 +1,6 @@
 """Runs `keras-vit train` and SIGKILLs itself at one chosen point.
 
-    python tests/_train_child.py POINT [train flags...]
+    python tests/cli/_train_child.py POINT [train flags...]
 
 The kill is real (SIGKILL: no cleanup, no `finally`), at a point a real
 kill could hit; the hooks only choose the moment. Points:
@@ -143,11 +143,11 @@ def install(point):
 
 
 def main():
-    point, flags = sys.argv[1], sys.argv[2:]
-    from keras_vit import train
+    point, flag_values = sys.argv[1], sys.argv[2:]
+    from keras_vit.cli import flags, run
 
     callbacks = install(point)
-    train.run(train.parse_args(flags), callbacks=callbacks)
+    run.run(flags.parse_args(flag_values), callbacks=callbacks)
 
 
 if __name__ == "__main__":
