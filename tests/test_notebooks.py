@@ -133,6 +133,28 @@ def test_the_notebooks_are_generated_output_free_and_all_tested():
     assert build.main(["--check"]) == 0, "edit the cells in examples/notebooks/_build.py and run it"
 
 
+def _import_check():
+    spec = importlib.util.spec_from_file_location("_build", os.path.join(NOTEBOOK_DIR, "_build.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.IMPORT_CHECK
+
+
+def test_the_setup_cell_names_the_other_projects_keras_vit(tmp_path):
+    # `pip install keras-vit` (another project on the package index) installs a keras_vit
+    # module without ViTBase; found first on the path, the setup cell must say so.
+    import subprocess
+
+    (tmp_path / "keras_vit").mkdir()
+    (tmp_path / "keras_vit" / "__init__.py").write_text('__version__ = "1.0.0"\n')
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", "import os\n" + _import_check()], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "another project's (the `keras-vit` distribution" in result.stderr, result.stderr
+    assert "pip uninstall -y keras-vit`" in result.stderr and "keras-vit-zoo" in result.stderr
+
+
 def test_quickstart(tmp_path, monkeypatch):
     notebook, output_dir, results = run_notebook("quickstart.ipynb", tmp_path, monkeypatch)
     assert results["small"] is True and results["backend"] == "tensorflow"
