@@ -40,15 +40,17 @@ test: $(STAMP)
 
 # The wheel, for offline installs (Kaggle: attach dist/ as a dataset, then
 # `pip install --no-deps keras_vit_zoo-*.whl`). pip builds it in an isolated
-# environment (setuptools and wheel from the package index); build/ is
-# removed before, so no stale module from an earlier build slips in, and
-# after. dist/ and the *.egg-info that setuptools leaves are git-ignored.
+# environment (setuptools and wheel from the package index). The copy of
+# keras_vit that setuptools stages in build/lib is removed before, so no
+# stale module from an earlier build slips in, and after; nothing else in
+# build/ or dist/ is touched. dist/ and the *.egg-info are git-ignored.
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' keras_vit/__init__.py)
 WHEEL := dist/keras_vit_zoo-$(VERSION)-py3-none-any.whl
 wheel:
-	rm -rf build $(WHEEL)
+	rm -rf build/lib/keras_vit $(WHEEL)
 	$(PYTHON) -m pip wheel --quiet --no-deps -w dist .
-	rm -rf build
+	rm -rf build/lib/keras_vit
+	@rmdir build/bdist.* build/lib build 2>/dev/null || true
 	@test -f $(WHEEL) || { echo "make wheel: $(WHEEL) was not built" >&2; exit 1; }
 	@echo "built $(WHEEL)"
 
@@ -144,4 +146,4 @@ benchmark: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/speed.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(LOWEST_VENV) build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) $(LOWEST_VENV) build/lib/keras_vit $(WHEEL) *.egg-info

@@ -24,6 +24,14 @@ def _check_splits(splits, image_size, num_classes, batch_size):
     assert train and all(x.shape[0] == batch_size for x, _ in train)  # training keeps full batches only
 
 
+def test_digits_with_every_default():
+    splits = load_dataset("digits")  # 32 px, batches of 64, seed 0, vit preprocessing
+    _check_splits(splits, (32, 32), 10, 64)
+    assert len(_batches(splits.train)) == 1257 // 64
+    images = np.concatenate([x for x, _ in _batches(splits.test)])
+    assert images.shape == (270, 32, 32, 3) and -1.0 <= images.min() and images.max() <= 1.0
+
+
 def test_digits():
     splits = load_dataset("digits", image_size=16, batch_size=32, seed=0)
     _check_splits(splits, (16, 16), 10, 32)
