@@ -141,8 +141,8 @@ def _import_check():
 
 
 def test_the_setup_cell_names_the_other_projects_keras_vit(tmp_path):
-    # `pip install keras-vit` (another project on the package index) installs a keras_vit
-    # module without ViTBase; found first on the path, the setup cell must say so.
+    # The distribution named keras-vit on the package index is another project; it installs
+    # a keras_vit module without ViTBase. Found first on the path, the setup cell must say so.
     import subprocess
 
     (tmp_path / "keras_vit").mkdir()
