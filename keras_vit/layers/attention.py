@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit.layers.projection import activation_first_gradient, plain_dense, project
 from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
 
 # fused_qkv=None picks the form measured faster on each backend
@@ -145,7 +146,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         kernel = ops.concatenate(
             [ops.reshape(dense.kernel, (-1, hidden_dim)) for dense in projections], axis=-1
         )
-        qkv = ops.matmul(tokens, kernel)
+        qkv = project(tokens, kernel)
         if self.use_qkv_bias:
             qkv = qkv + ops.concatenate(
                 [ops.reshape(dense.bias, (hidden_dim,)) for dense in projections], axis=-1
@@ -159,7 +160,26 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         dense = self.attention_output
         hidden_dim = self.num_heads * self.head_dim
         merged = ops.reshape(context, (-1, _num_tokens(context), hidden_dim))
-        return ops.matmul(merged, ops.reshape(dense.kernel, (hidden_dim, -1))) + dense.bias
+        return project(merged, ops.reshape(dense.kernel, (hidden_dim, -1))) + dense.bias
+
+    def _direct(self, *layers):
+        # Compute these EinsumDense layers from their variables through
+        # `project` (the JAX backend's faster weight gradient), unless one
+        # of them is quantized (a LoRA-enabled kernel includes its update).
+        return activation_first_gradient() and all(plain_dense(layer) for layer in layers)
+
+    def _separate_projections(self, tokens):
+        projections = (self.query, self.key, self.value)
+        if not self._direct(*projections):
+            return tuple(dense(tokens) for dense in projections)
+        shape = (-1, _num_tokens(tokens), self.num_heads, self.head_dim)
+        outputs = []
+        for dense in projections:
+            x = project(tokens, ops.reshape(dense.kernel, (tokens.shape[-1], -1)))
+            if self.use_qkv_bias:
+                x = x + ops.reshape(dense.bias, (-1,))
+            outputs.append(ops.reshape(x, shape))
+        return tuple(outputs)
 
     def _explicit_attention(self, query, key, value, training):
         # Same maths as dot_product_attention, written out so the
@@ -177,13 +197,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if self._fused:
             query, key, value = self._fused_projections(tokens)
         else:
-            query, key, value = self.query(tokens), self.key(tokens), self.value(tokens)
+            query, key, value = self._separate_projections(tokens)
         explicit = return_attention_scores or (training and self.attention_dropout_rate > 0)
         if explicit:
             context, probs = self._explicit_attention(query, key, value, training)
         else:
             context = ops.dot_product_attention(query, key, value)
-        if self._fused:
+        if self._fused or self._direct(self.attention_output):
             projected = self._output_projection(context)
         else:
             projected = self.attention_output(context)

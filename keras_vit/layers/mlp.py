@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
+from keras_vit.layers.projection import dense
 from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
 
 # The MLP activations of the ViT families: exact GELU (timm, keras-hub),
@@ -101,9 +102,9 @@ class MLPBlock(keras.layers.Layer):
         self.dense_2.build(tuple(input_shape[:-1]) + (self.mlp_dim,))
 
     def call(self, tokens, training=None):
-        x = mlp_activation(self.dense_1(tokens), self.activation)
+        x = mlp_activation(dense(self.dense_1, tokens), self.activation)
         x = self.dropout_1(x, training=training)
-        return self.dropout_2(self.dense_2(x), training=training)
+        return self.dropout_2(dense(self.dense_2, x), training=training)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
