@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers.initializers import TruncatedNormal
-from keras_vit.layers.projection import activation_first_gradient, plain_dense, project
+from keras_vit.layers.projection import direct_projections, plain_dense, project
 from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
 
 # fused_qkv=None picks the form measured faster on each backend
@@ -163,10 +163,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return project(merged, ops.reshape(dense.kernel, (hidden_dim, -1))) + dense.bias
 
     def _direct(self, *layers):
-        # Compute these EinsumDense layers from their variables through
-        # `project` (the JAX backend's faster weight gradient), unless one
-        # of them is quantized (a LoRA-enabled kernel includes its update).
-        return activation_first_gradient() and all(plain_dense(layer) for layer in layers)
+        # Compute these EinsumDense layers from their variables as 2-D
+        # matmuls through `project` (projection.DIRECT_PROJECTIONS), unless
+        # one of them is quantized (a LoRA-enabled kernel includes its update).
+        return direct_projections() and all(plain_dense(layer) for layer in layers)
 
     def _separate_projections(self, tokens):
         projections = (self.query, self.key, self.value)

@@ -28,6 +28,18 @@ from keras import ops
 ACTIVATION_FIRST_GRADIENT = {"jax": True, "tensorflow": False, "torch": False,
                              "numpy": False, "openvino": False}
 
+# Per Keras backend: whether the attention's q/k/v and output projections
+# (`EinsumDense` layers with (hidden, heads, head_dim) kernels) run as 2-D
+# matmuls over their reshaped kernels through `project`. On JAX this is
+# what brings the activation-first gradient to the attention.
+DIRECT_PROJECTIONS = {"jax": True, "tensorflow": False, "torch": False, "numpy": False, "openvino": False}
+
+
+def direct_projections():
+    """Whether the attention computes its projections as 2-D matmuls through
+    `project` on the current Keras backend (`DIRECT_PROJECTIONS`)."""
+    return DIRECT_PROJECTIONS.get(keras.backend.backend(), False)
+
 
 def activation_first_gradient():
     """Whether `project` uses the activation-first weight gradient on the

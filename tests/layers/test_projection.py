@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_vit.layers import MLPBlock, MultiHeadSelfAttention, projection
-from keras_vit.layers.projection import activation_first_gradient, project
+from keras_vit.layers.projection import activation_first_gradient, direct_projections, project
 from keras_vit.models import VisionTransformer
 from tests.test_case import random_inputs, to_numpy
 
@@ -17,9 +17,13 @@ needs_custom_gradient = pytest.mark.skipif(
 
 @pytest.fixture
 def fast_path(monkeypatch):
+    # on: the attention's direct 2-D projections, and the activation-first
+    # gradient where the backend has custom gradients.
     def switch(on):
-        monkeypatch.setitem(projection.ACTIVATION_FIRST_GRADIENT, BACKEND, on)
-        assert activation_first_gradient() is on
+        monkeypatch.setitem(projection.DIRECT_PROJECTIONS, BACKEND, on)
+        monkeypatch.setitem(projection.ACTIVATION_FIRST_GRADIENT, BACKEND, on and HAS_CUSTOM_GRADIENT)
+        assert direct_projections() is on
+        assert activation_first_gradient() is (on and HAS_CUSTOM_GRADIENT)
     return switch
 
 
@@ -35,9 +39,10 @@ def test_project_refuses_a_kernel_that_is_not_2d():
         project(random_inputs((2, 8)), random_inputs((8, 2, 2)))
 
 
-def test_the_fast_path_is_on_only_where_it_was_measured():
-    assert projection.ACTIVATION_FIRST_GRADIENT == {
-        "jax": True, "tensorflow": False, "torch": False, "numpy": False, "openvino": False}
+def test_the_fast_paths_are_on_only_where_they_were_measured():
+    measured = {"jax": True, "tensorflow": False, "torch": False, "numpy": False, "openvino": False}
+    assert projection.ACTIVATION_FIRST_GRADIENT == measured
+    assert projection.DIRECT_PROJECTIONS == measured
 
 
 def _step(fast_path, on, weights, fused_qkv):
@@ -59,7 +64,6 @@ def _step(fast_path, on, weights, fused_qkv):
     return model, logits, [to_numpy(w) for w in model.weights]
 
 
-@needs_custom_gradient
 @pytest.mark.parametrize("fused_qkv", [False, True])
 def test_a_training_step_is_the_same_with_and_without_the_fast_path(fast_path, fused_qkv):
     reference, _, _ = _step(fast_path, False, None, fused_qkv)
@@ -80,7 +84,7 @@ def test_a_training_step_is_the_same_with_and_without_the_fast_path(fast_path, f
 
 
 def test_a_lora_enabled_projection_is_called_as_a_layer(fast_path):
-    fast_path(projection.ACTIVATION_FIRST_GRADIENT[BACKEND])
+    fast_path(BACKEND != "tensorflow")  # TensorFlow: custom_gradient asks for the LoRA variables
     layer = MLPBlock(mlp_dim=16)
     x = random_inputs((2, 5, 8))
     layer(x)
@@ -92,7 +96,7 @@ def test_a_lora_enabled_projection_is_called_as_a_layer(fast_path):
 
 @pytest.mark.parametrize("fused_qkv", [False, True])
 def test_attention_with_a_lora_enabled_projection_uses_it(fast_path, fused_qkv):
-    fast_path(projection.ACTIVATION_FIRST_GRADIENT[BACKEND])
+    fast_path(BACKEND != "tensorflow")  # TensorFlow: custom_gradient asks for the LoRA variables
     layer = MultiHeadSelfAttention(num_heads=2, fused_qkv=fused_qkv)
     x = random_inputs((2, 5, 8))
     plain = to_numpy(layer(x))
