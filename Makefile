@@ -9,7 +9,7 @@ BACKEND ?= tensorflow
 PYTEST_ARGS ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install wheel test-lowest benchmark clean
+.PHONY: demo test install wheel test-lowest benchmark gpu-wheels clean
 
 $(STAMP): setup.cfg pyproject.toml requirements/ci-constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -144,6 +144,29 @@ $(BENCH_STAMP): setup.cfg pyproject.toml
 
 benchmark: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/speed.py $(BENCH_ARGS)
+
+# The wheels benchmarks/gpu_check.sh installs on a GPU machine without
+# network (Python 3.12, manylinux x86_64; its image has torch, JAX, timm):
+# Keras at CI's pin, keras-hub in the benchmarks extra's range, and the two
+# of their dependencies such an image lacks, namex and optree. keras-hub
+# imports without tensorflow-text and kagglehub, which stay out. Into
+# .whl/ (git-ignored), replacing the wheels of these packages only: two versions of one
+# package would stop the offline install. The device tool takes the folder
+# with carry [".whl"] (64 MiB at most; these are about 5 MiB).
+GPU_WHEELS ?= .whl
+GPU_PYTHON_VERSION ?= 3.12
+GPU_KERAS := $(shell sed -n 's/^keras==//p' requirements/ci-constraints.txt)
+GPU_KERAS_HUB := $(shell sed -n 's/.*"\(keras-hub[^"]*\)".*/\1/p' pyproject.toml)
+GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
+	manylinux2014_x86_64 manylinux1_x86_64
+gpu-wheels:
+	mkdir -p $(GPU_WHEELS) && rm -f $(addprefix $(GPU_WHEELS)/,keras-*.whl keras_hub-*.whl namex-*.whl optree-*.whl)
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
+		--python-version $(GPU_PYTHON_VERSION) --implementation cp \
+		$(addprefix --platform ,$(GPU_PLATFORMS)) -d $(GPU_WHEELS) \
+		-c requirements/ci-constraints.txt "keras==$(GPU_KERAS)" "$(GPU_KERAS_HUB)" namex optree
+	@ls $(GPU_WHEELS)
+	@du -cb $(GPU_WHEELS)/*.whl | awk 'END { printf "$(GPU_WHEELS): %.1f MiB in all\n", $$1 / 1048576 }'
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(LOWEST_VENV) build/lib/keras_vit $(WHEEL) *.egg-info
