@@ -79,8 +79,11 @@ def test_every_speed_table_starts_with_the_cpu_and_its_reference(speed):
                         "AMX-TILE no. Utilisation: % of NumPy's fp32 matmul, 100.0 GFLOP/s.")
     assert "(% of matmul)" in lines[2]
     report["settings"]["precision"] = "bf16"
-    report["matmul_bf16_gflops_per_s"] = 50.0
-    assert speed.matmul_reference(report)[:2] == (50.0, "% of bf16 matmul")
+    report["matmul_bf16_gflops_per_s"] = 300.0  # native bf16: the reference
+    assert speed.matmul_reference(report)[:2] == (300.0, "% of bf16 matmul")
+    report["matmul_bf16_gflops_per_s"] = 1.3  # emulated bf16: fp32 stays the reference
+    reference, label, described = speed.matmul_reference(report)
+    assert (reference, label) == (100.0, "% of matmul") and "emulated" in described
     report["settings"]["peak_tflops"] = 989
     assert speed.matmul_reference(report)[:2] == (989_000, "MFU")
     del report["cpu"]  # reports written before the CPU was recorded
