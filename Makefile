@@ -129,8 +129,8 @@ test-lowest: wheel $(LOWEST_STAMP)
 		--doctest-modules $(addprefix $$site/keras_vit/,$(LOWEST_DOCTESTS))
 
 # benchmarks/speed.py: keras_vit on each backend against keras-hub's ViT and
-# timm in one run (ViT-Ti/16 and S/16, 224 px, batch 16, fp32 by default;
-# BENCH_ARGS="--help" lists the options). Its own environment, .venv-bench:
+# timm in one run (ViT-Ti/16 and S/16, 224 px, batch 16; fp32, and bf16 too
+# where the CPU computes it natively; BENCH_ARGS="--help" lists the options). Its own environment, .venv-bench:
 # the peers need the full tensorflow (keras-hub -> tensorflow-text) and a
 # torch/torchvision pair (timm), which CI's .venv does not carry.
 BENCH_VENV ?= .venv-bench

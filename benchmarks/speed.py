@@ -10,10 +10,13 @@ run with `jit_compile=True` on TensorFlow and JAX (XLA) and eagerly on
 PyTorch; timm runs eagerly, and with `torch.compile` as the opt-in peer
 `timm-compile`. It prints the machine (CPU model, core count, the AVX2 /
 AVX-512 / AMX flags that decide CPU matmul speed, NumPy's fp32 matmul
-figure and, with `--precision bf16`, torch's bf16 one), a table with the
-ratios keras_vit / peer, and saves everything as JSON.
+figure and, when bf16 is measured, torch's bf16 one), one table per
+precision with the ratios keras_vit / peer, and saves everything as JSON.
+By default (`--precision auto`) it measures fp32, and bf16 as well on a GPU
+or on a CPU with AVX512_BF16 or AMX-BF16, where bf16 is native; elsewhere it
+says that bf16 was left out (`--precision fp32 bf16` forces it).
 
-    python benchmarks/speed.py                      # Ti/16 and S/16, 224 px, batch 16, fp32, CPU
+    python benchmarks/speed.py                      # Ti/16 and S/16, 224 px, batch 16, CPU
     python benchmarks/speed.py --models vit_base_patch16_224 --batch-size 64 \\
         --precision bf16 --device gpu --peak-tflops 989
     python benchmarks/speed.py --configs fused unfused --peers    # keras_vit ablation only
@@ -65,6 +68,7 @@ CONFIGS = {
     "remat": {"remat": True},
 }
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+PRECISIONS = ("fp32", "bf16", "fp16")
 PEERS = ("keras_hub", "timm", "timm-compile")
 DEFAULT_PEERS = ("keras_hub", "timm")
 CLASSES = 1000
@@ -573,8 +577,10 @@ def parse_args(argv=None):
     parser.add_argument("--tasks", nargs="+", default=["train", "infer"], choices=("train", "infer"))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                        help="bf16/fp16: Keras mixed_* policies, torch.autocast for timm")
+    parser.add_argument("--precision", nargs="+", choices=("auto",) + PRECISIONS, default=["auto"],
+                        help="one table per precision; bf16/fp16: Keras mixed_* policies, torch.autocast "
+                             "for timm. auto (default): fp32, and bf16 too on a GPU or a CPU with "
+                             "AVX512_BF16 or AMX-BF16 (elsewhere bf16 is emulated, and slow)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--flash", choices=("auto", "on", "off"), default="auto",
                         help="flash attention in the Keras models: auto (each backend decides), "
@@ -591,7 +597,14 @@ def parse_args(argv=None):
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="default", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.worker:
+    if args.worker:
+        if len(args.precision) != 1 or args.precision[0] == "auto":
+            parser.error("a worker takes one --precision: fp32, bf16 or fp16")
+        args.precision = args.precision[0]
+    else:
+        if "auto" in args.precision and len(args.precision) > 1:
+            parser.error(f"--precision auto stands alone; got {' '.join(args.precision)}")
+        args.precision = list(dict.fromkeys(args.precision))  # each once, in order
         for name in ("batch_size", "image_size", "steps"):
             if getattr(args, name) < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -602,15 +615,50 @@ def parse_args(argv=None):
     return args
 
 
+def native_bf16(cpu):
+    """Whether a CPU (a `cpu_info` dict) computes bfloat16 matmuls natively:
+    it reports AVX512_BF16 or AMX-BF16.
+
+    >>> native_bf16(cpu_info("processor : 0\\nflags : avx2 avx512f amx_bf16 amx_tile\\n"))
+    True
+    >>> native_bf16(cpu_info("processor : 0\\nflags : avx2\\n"))
+    False
+    """
+    return bool(cpu) and (cpu.get("amx_bf16") is True or cpu.get("avx512_bf16") is True)
+
+
+def resolve_precisions(requested, device, cpu):
+    """The precisions a run measures, in order, and a note on any left out.
+
+    Args:
+        requested: list of `--precision` values: "auto" alone, or some of
+            `PRECISIONS`.
+        device: "cpu" or "gpu".
+        cpu: a `cpu_info` dict.
+
+    Returns:
+        (list of precisions, note or ""). "auto" is fp32, plus bf16 on a GPU
+        or on a CPU that computes bf16 natively (`native_bf16`); elsewhere
+        the note says why bf16 was left out and how to ask for it.
+    """
+    if requested != ["auto"]:
+        return list(requested), ""
+    if device == "gpu" or native_bf16(cpu):
+        return ["fp32", "bf16"], ""
+    return ["fp32"], ("bf16 not measured: this CPU has neither AVX512_BF16 nor AMX-BF16, so bfloat16 "
+                      "is emulated (slow); `--precision fp32 bf16` measures it anyway")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         return worker(args)
     gflops = matmul_gflops()
-    bf16, bf16_note = None, "not measured (fp32 run)"
-    if args.precision == "bf16":
-        bf16, bf16_note = matmul_bf16_gflops("cuda" if args.device == "gpu" else "cpu")
     cpu = cpu_info()
+    precisions, precision_note = resolve_precisions(args.precision, args.device, cpu)
+    bf16, bf16_note = None, "not measured (no bf16 table in this run)"
+    if "bf16" in precisions:
+        bf16, bf16_note = matmul_bf16_gflops("cuda" if args.device == "gpu" else "cpu")
     versions = _versions(sys.executable)
     bf16_text = (f"torch bf16 matmul ({args.device}) {bf16:.1f} GFLOP/s" if bf16 is not None
                  else "torch bf16 matmul") + (f" {bf16_note}" if bf16 is None else
@@ -618,24 +666,29 @@ def main(argv=None):
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; NumPy fp32 matmul {gflops:.1f} GFLOP/s; "
           f"{bf16_text}")
     print(f"cpu: {format_cpu(cpu)}")
+    print(f"precisions: {', '.join(precisions)}" + (f" ({precision_note})" if precision_note else ""))
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     runs = []
-    for model in args.models:
-        flops = forward_flops(model, args.image_size)
-        for contender, backend, config in jobs_for(args):
-            print(f"  {model} {contender} [{config}] ({backend}) ...", flush=True)
-            result = measure(contender, backend, model, config, args)
-            result.update(model=model, contender=contender, backend=backend, config=config)
-            if result["status"] == "ok":
-                for task, factor in (("train", 3), ("infer", 1)):
-                    if f"{task}_step_s" in result:
-                        seconds = result[f"{task}_step_s"]
-                        result[f"{task}_images_per_s"] = args.batch_size / seconds
-                        result[f"{task}_gflops_per_s"] = factor * flops * args.batch_size / seconds / 1e9
-            else:
-                print(f"    {result['status']}")
-            runs.append(result)
+    for precision in precisions:
+        settings = argparse.Namespace(**{**vars(args), "precision": precision})
+        for model in args.models:
+            flops = forward_flops(model, args.image_size)
+            for contender, backend, config in jobs_for(args):
+                print(f"  {precision} {model} {contender} [{config}] ({backend}) ...", flush=True)
+                result = measure(contender, backend, model, config, settings)
+                result.update(model=model, contender=contender, backend=backend, config=config,
+                              precision=precision)
+                if result["status"] == "ok":
+                    for task, factor in (("train", 3), ("infer", 1)):
+                        if f"{task}_step_s" in result:
+                            seconds = result[f"{task}_step_s"]
+                            result[f"{task}_images_per_s"] = args.batch_size / seconds
+                            result[f"{task}_gflops_per_s"] = factor * flops * args.batch_size / seconds / 1e9
+                else:
+                    print(f"    {result['status']}")
+                runs.append(result)
     report = dict(settings={k: v for k, v in vars(args).items() if k not in ("worker", "contender", "model", "config")},
+                  precisions=precisions, precision_note=precision_note,
                   machine=f"{platform.machine()}, {os.cpu_count()} cores", cpu=cpu,
                   matmul_gflops_per_s=gflops, matmul_bf16_gflops_per_s=bf16,
                   matmul_bf16_note=bf16_note, versions=versions, runs=runs,
@@ -654,42 +707,68 @@ def _ratio(mine, theirs, key):
     return f"{mine[key] / theirs[key]:.2f}x"
 
 
-def matmul_reference(report):
-    """(GFLOP/s, label, description) the achieved GFLOP/s are compared with:
-    `--peak-tflops` (MFU), else the measured matmul figure of the run's
+def report_precisions(report):
+    """The precisions a report measured, in order (reports written before
+    runs had several hold one, in `settings["precision"]`)."""
+    if report.get("precisions"):
+        return list(report["precisions"])
+    precision = report["settings"].get("precision", "fp32")
+    return [precision] if isinstance(precision, str) else list(precision)
+
+
+def matmul_reference(report, precision=None):
+    """(GFLOP/s, label, description) the achieved GFLOP/s of `precision`'s
+    runs (default: the report's first precision) are compared with:
+    `--peak-tflops` (MFU), else the measured matmul figure of that
     precision (torch's bf16 one for bf16 runs, where measured and faster
     than fp32, i.e. where the CPU or GPU computes bf16 natively; NumPy's
     fp32 one otherwise, also on CPUs that only emulate bf16)."""
     settings = report["settings"]
+    precision = precision or report_precisions(report)[0]
     if settings.get("peak_tflops"):
         peak = settings["peak_tflops"]
         return peak * 1000, "MFU", f"MFU against a peak of {peak:g} TFLOP/s"
     bf16 = report.get("matmul_bf16_gflops_per_s")
     fp32 = report["matmul_gflops_per_s"]
-    if settings.get("precision") == "bf16" and bf16 and bf16 > fp32:
+    if precision == "bf16" and bf16 and bf16 > fp32:
         return bf16, "% of bf16 matmul", f"% of torch's bf16 matmul, {bf16:.1f} GFLOP/s"
-    if settings.get("precision") == "bf16" and bf16:
+    if precision == "bf16" and bf16:
         return fp32, "% of matmul", (f"% of NumPy's fp32 matmul, {fp32:.1f} GFLOP/s "
                                      f"(bf16 matmul {bf16:.1f} GFLOP/s: emulated, not the reference)")
     return fp32, "% of matmul", f"% of NumPy's fp32 matmul, {fp32:.1f} GFLOP/s"
 
 
 def format_table(report):
-    """The markdown table of a report, under a line naming the CPU and the
-    reference of the utilisation column: figures per run, ratios vs peers."""
-    reference, label, described = matmul_reference(report)
-    lines = [f"CPU: {format_cpu(report.get('cpu'))}. Utilisation: {described}.", "",
+    """The markdown tables of a report, one per precision, each under a line
+    naming the CPU, the precision and the reference of the utilisation
+    column: figures per run, ratios vs peers (within one precision)."""
+    precisions = report_precisions(report)
+    lines = []
+    for precision in precisions:
+        runs = [r for r in report["runs"] if r.get("precision", precisions[0]) == precision]
+        lines += _precision_table(report, precision, runs) + [""]
+    lines.append("Ratios: keras_vit (default configuration) on the same Keras backend for keras-hub rows, "
+                 "keras_vit's fastest backend for timm rows, at the same precision; > 1 means keras_vit "
+                 "is faster.")
+    if report.get("precision_note"):
+        lines.append(report["precision_note"][0].upper() + report["precision_note"][1:] + ".")
+    return "\n".join(lines)
+
+
+def _precision_table(report, precision, runs):
+    reference, label, described = matmul_reference(report, precision)
+    lines = [f"CPU: {format_cpu(report.get('cpu'))}. Precision: {precision}. Utilisation: {described}.", "",
              f"| model | contender | backend | train img/s | infer img/s | train GFLOP/s ({label}) "
              "| peak MB | keras_vit/this train | keras_vit/this infer |",
              "|---|---|---|---|---|---|---|---|---|"]
-    ok = [r for r in report["runs"] if r["status"] == "ok"]
+    ok = [r for r in runs if r["status"] == "ok"]
     ours = {(r["model"], r["backend"]): r for r in ok
             if r["contender"] == "keras_vit" and r["config"] == "default"}
     best = {}  # keras_vit's fastest backend per model: compared with timm
     for (model, _), r in ours.items():
         if model not in best or r.get("train_images_per_s", 0) > best[model].get("train_images_per_s", 0):
             best[model] = r
-    for r in report["runs"]:
+    for r in runs:
         name = r["contender"] if r["config"] == "default" else f"{r['contender']} [{r['config']}]"
         if r["status"] != "ok":
             lines.append(f"| {r['model']} | {name} | {r['backend']} | {r['status']} | | | | | |")
@@ -706,10 +785,7 @@ def format_table(report):
         lines.append(f"| {r['model']} | {name} | {r['backend']} | {train} | {infer} | {achieved} | "
                      f"{r['peak_memory_mb']:.0f} | {_ratio(mine, r, 'train_images_per_s')} | "
                      f"{_ratio(mine, r, 'infer_images_per_s')} |")
-    lines.append("")
-    lines.append("Ratios: keras_vit (default configuration) on the same Keras backend for keras-hub rows, "
-                 "keras_vit's fastest backend for timm rows; > 1 means keras_vit is faster.")
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":

@@ -88,3 +88,40 @@ def run_layer_test(
         assert keras.backend.standardize_dtype(weight.dtype) == "float32", weight.path
     assert np.all(np.isfinite(to_numpy(keras.ops.cast(mixed_out, "float32"))))
     return eager_out
+
+
+def tiny_vit(dtype="float32", **kwargs):
+    """A two-block ViT on 16 x 16 images with 5 logits, for step checks."""
+    from keras_vit.models import VisionTransformer
+
+    return VisionTransformer(patch_size=4, hidden_dim=16, num_layers=2, num_heads=2, mlp_dim=32,
+                             input_shape=(16, 16, 3), classes=5, classifier_activation=None,
+                             dtype=dtype, **kwargs)
+
+
+def one_training_step(model, weights):
+    """One SGD step of `model` from `weights` on a fixed batch: its logits
+    before the step (float32), and its weights after it (NumPy arrays)."""
+    model.set_weights(weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=keras.backend.backend() != "torch")
+    x = random_inputs((4, 16, 16, 3), seed=2)
+    y = np.array([0, 1, 2, 3])
+    logits = to_numpy(model.predict_on_batch(x)).astype("float32")
+    model.train_on_batch(x, y)
+    return logits, [to_numpy(w) for w in model.weights]
+
+
+def assert_same_step(start, initial, off, on, **tolerance):
+    """Two `one_training_step` results from the weights `initial` of the
+    model `start` agree to `tolerance`, and every kernel moved (so the
+    comparison covers their gradients)."""
+    (logits_off, after_off), (logits_on, after_on) = off, on
+    np.testing.assert_allclose(logits_on, logits_off, **tolerance)
+    moved = 0
+    for w, before, a, b in zip(start.weights, initial, after_off, after_on):
+        np.testing.assert_allclose(b, a, err_msg=w.path, **tolerance)
+        moved += not np.allclose(a, before, rtol=0, atol=1e-4)
+    kernels = [w for w in start.weights if w.path.endswith("kernel")]
+    assert moved >= len(kernels)

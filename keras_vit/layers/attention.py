@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_vit.layers.attention_kernel import attention
 from keras_vit.layers.initializers import TruncatedNormal
 from keras_vit.layers.projection import direct_projections, plain_dense, project
 from keras_vit._validation import check_bool, check_positive_int, check_rate, check_seed
@@ -25,7 +26,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Built on `keras.ops.dot_product_attention`, so the backend's fused kernel
     (cuDNN / flash attention on JAX and PyTorch GPUs, TPU kernels) is used
-    whenever attention probabilities are neither dropped out nor requested.
+    whenever attention probabilities are neither dropped out nor requested;
+    float32 attention on a JAX CPU runs one head at a time instead, which
+    XLA's CPU compiler runs faster (`keras_vit.layers.attention_kernel`).
     With `attention_dropout_rate > 0` in training, or with
     `return_attention_scores=True`, the same computation is written out
     explicitly (softmax in float32) so the probabilities can be dropped out or
@@ -202,7 +205,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if explicit:
             context, probs = self._explicit_attention(query, key, value, training)
         else:
-            context = ops.dot_product_attention(query, key, value)
+            context = attention(query, key, value)
         if self._fused or self._direct(self.attention_output):
             projected = self._output_projection(context)
         else:

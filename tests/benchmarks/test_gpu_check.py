@@ -1,6 +1,5 @@
-"""benchmarks/gpu_check.sh and the machine line of benchmarks/speed.py: the
-whole check on the CPU with tiny sizes, the CPU flags read from a given
-/proc/cpuinfo, the batch search's next step and the never-overwritten
+"""benchmarks/gpu_check.sh: the whole check on the CPU with tiny sizes, the
+batch search's next step, the GPU's name and the never-overwritten
 results. Plain Python driving its own processes: runs once, under
 TensorFlow."""
 
@@ -15,79 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import BENCHMARKS, import_benchmark
+
 pytestmark = pytest.mark.backend_independent
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "benchmarks"
-SAPPHIRE_RAPIDS = """processor\t: 0
-vendor_id\t: GenuineIntel
-model name\t: Intel(R) Xeon(R) Platinum 8480+
-flags\t\t: fpu vme sse sse2 avx avx2 fma avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8
-
-processor\t: 1
-vendor_id\t: GenuineIntel
-model name\t: Intel(R) Xeon(R) Platinum 8480+
-flags\t\t: fpu vme sse sse2 avx avx2 fma avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8
-"""
-EPYC = "processor : 0\nmodel name : AMD EPYC 7B13\nflags : fpu sse2 avx avx2 fma avx512fake\n"
-ARM = "processor : 0\nBogoMIPS : 50.00\nFeatures : fp asimd evtstrm aes\nCPU implementer : 0x41\n"
-
-
-@pytest.fixture(scope="module")
-def speed():
-    spec = importlib.util.spec_from_file_location("speed", BENCHMARKS / "speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def gpu_check(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    for name in ("speed", "gpu_check"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    return importlib.import_module("gpu_check")
-
-
-def test_cpu_info_reads_the_model_cores_and_flags(speed):
-    info = speed.cpu_info(SAPPHIRE_RAPIDS)
-    assert info == {"model": "Intel(R) Xeon(R) Platinum 8480+", "cores": 2, "avx2": True, "avx512f": True,
-                    "avx512_bf16": True, "amx_bf16": True, "amx_tile": True}
-    info = speed.cpu_info(EPYC)
-    assert info["model"] == "AMD EPYC 7B13" and info["cores"] == 1
-    assert info["avx2"] is True
-    # Whole words only: "avx512fake" is not avx512f.
-    assert [info[flag] for flag in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")] == [False] * 4
-    assert speed.format_cpu(info) == ("AMD EPYC 7B13, 1 cores; AVX2 yes, AVX512F no, AVX512_BF16 no, "
-                                      "AMX-BF16 no, AMX-TILE no")
-
-
-def test_cpu_info_without_a_flags_line_says_unknown(speed):
-    info = speed.cpu_info(ARM)
-    assert all(info[flag] == "unknown" for flag in speed.CPU_FLAGS)
-    assert isinstance(info["model"], str) and info["model"]
-    assert info["cores"] == 1
-    assert "AMX-TILE unknown" in speed.format_cpu(info)
-    assert speed.cpu_info("")["avx2"] == "unknown"  # no /proc/cpuinfo (not Linux)
-
-
-def test_every_speed_table_starts_with_the_cpu_and_its_reference(speed):
-    report = dict(settings=dict(peak_tflops=None, precision="fp32"), matmul_gflops_per_s=100.0,
-                  cpu=speed.cpu_info(EPYC), runs=[])
-    lines = speed.format_table(report).splitlines()
-    assert lines[0] == ("CPU: AMD EPYC 7B13, 1 cores; AVX2 yes, AVX512F no, AVX512_BF16 no, AMX-BF16 no, "
-                        "AMX-TILE no. Utilisation: % of NumPy's fp32 matmul, 100.0 GFLOP/s.")
-    assert "(% of matmul)" in lines[2]
-    report["settings"]["precision"] = "bf16"
-    report["matmul_bf16_gflops_per_s"] = 300.0  # native bf16: the reference
-    assert speed.matmul_reference(report)[:2] == (300.0, "% of bf16 matmul")
-    report["matmul_bf16_gflops_per_s"] = 1.3  # emulated bf16: fp32 stays the reference
-    reference, label, described = speed.matmul_reference(report)
-    assert (reference, label) == (100.0, "% of matmul") and "emulated" in described
-    report["settings"]["peak_tflops"] = 989
-    assert speed.matmul_reference(report)[:2] == (989_000, "MFU")
-    del report["cpu"]  # reports written before the CPU was recorded
-    assert speed.format_table(report).startswith("CPU: not recorded.")
+    return import_benchmark(monkeypatch, "gpu_check")
 
 
 def test_the_batch_search_jumps_once_along_the_memory_line(gpu_check):
