@@ -751,7 +751,7 @@ def format_table(report):
                  "keras_vit's fastest backend for timm rows, at the same precision; > 1 means keras_vit "
                  "is faster.")
     if report.get("precision_note"):
-        lines.append(report["precision_note"][0].upper() + report["precision_note"][1:] + ".")
+        lines.append(f"Note: {report['precision_note']}.")
     return "\n".join(lines)
 
 

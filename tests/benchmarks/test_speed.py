@@ -115,7 +115,7 @@ def test_a_report_of_two_precisions_has_a_table_each_with_ratios_within_it(speed
     assert bf16_rows[1].split("|")[8].strip() == "1.50x"
     assert "(40%)" in fp32_rows[0] and "(30%)" in bf16_rows[0]  # 40 of 100, 90 of 300 GFLOP/s
     report["precision_note"] = "bf16 not measured: why"
-    assert speed.format_table(report).splitlines()[-1] == "Bf16 not measured: why."
+    assert speed.format_table(report).splitlines()[-1] == "Note: bf16 not measured: why."
 
 
 def test_precision_arguments(speed, tmp_path):
