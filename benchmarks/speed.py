@@ -586,7 +586,7 @@ def parse_args(argv=None):
                         help="flash attention in the Keras models: auto (each backend decides), "
                              "on (the flash kernel; skipped where it cannot run) or off (the plain path)")
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the device's peak TFLOP/s at this precision, for model FLOP utilisation")
+                        help="the device's peak TFLOP/s at the run's one precision, for model FLOP utilisation")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (compilation) per measurement")
     parser.add_argument("--steps", type=int, default=10, help="timed steps; the median is reported")
     parser.add_argument("--output", default=time.strftime("benchmarks/results/speed-%Y%m%d-%H%M%S.json"),
@@ -653,9 +653,13 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         return worker(args)
-    gflops = matmul_gflops()
     cpu = cpu_info()
     precisions, precision_note = resolve_precisions(args.precision, args.device, cpu)
+    if args.peak_tflops and len(precisions) > 1:
+        # A device's peak depends on the precision: one figure cannot serve two tables.
+        raise SystemExit(f"speed.py: error: --peak-tflops is the peak of one precision; pass one --precision "
+                         f"with it (this run would measure {', '.join(precisions)})")
+    gflops = matmul_gflops()
     bf16, bf16_note = None, "not measured (no bf16 table in this run)"
     if "bf16" in precisions:
         bf16, bf16_note = matmul_bf16_gflops("cuda" if args.device == "gpu" else "cpu")

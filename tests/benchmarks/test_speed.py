@@ -130,3 +130,12 @@ def test_precision_arguments(speed, tmp_path):
     assert speed.parse_args(worker + ["--precision", "bf16"]).precision == "bf16"
     with pytest.raises(SystemExit):
         speed.parse_args(worker + ["--precision", "fp32", "bf16"])
+
+
+def test_a_peak_serves_one_precision_only(speed, tmp_path, monkeypatch):
+    # Refused before any measurement: auto on a GPU means fp32 and bf16.
+    monkeypatch.setattr(speed, "matmul_gflops", lambda *a, **k: pytest.fail("measured before refusing"))
+    output = tmp_path / "r.json"
+    with pytest.raises(SystemExit, match="--peak-tflops is the peak of one precision"):
+        speed.main(["--device", "gpu", "--peak-tflops", "989", "--output", str(output)])
+    assert not output.exists()
