@@ -83,31 +83,32 @@ def _shapes(batch, rows, inner, cols, layout):
     return a, b
 
 
+# Each layout as a function of (a, b, swap), `swap` transposing the last two
+# axes as a view, so that each library picks its own kernel.
+LAYOUTS = {"ab": lambda a, b, swap: a @ b, "abT": lambda a, b, swap: a @ swap(b),
+           "aTb": lambda a, b, swap: swap(a) @ b}
+
+
 def _product(library, layout):
     """A function of (a, b) computing the product in `layout` with
-    `library`, transposes as views (the library picks its kernel)."""
+    `library` (jit-compiled in JAX, without autograd in PyTorch)."""
+    fn = LAYOUTS[layout]
     if library == "jax":
         import jax
         import jax.numpy as jnp
 
-        swap = lambda t: jnp.swapaxes(t, -1, -2)  # noqa: E731
-        fn = {"ab": lambda a, b: a @ b, "abT": lambda a, b: a @ swap(b), "aTb": lambda a, b: swap(a) @ b}[layout]
-        jitted = jax.jit(fn)
+        jitted = jax.jit(lambda a, b: fn(a, b, lambda t: jnp.swapaxes(t, -1, -2)))
         return lambda a, b: jitted(a, b).block_until_ready()
     if library == "torch":
         import torch
 
-        swap = lambda t: t.transpose(-1, -2)  # noqa: E731
-        fn = {"ab": lambda a, b: a @ b, "abT": lambda a, b: a @ swap(b), "aTb": lambda a, b: swap(a) @ b}[layout]
-
         def run(a, b):
             with torch.no_grad():
-                return fn(a, b)
+                return fn(a, b, lambda t: t.transpose(-1, -2))
         return run
     import numpy as np
 
-    swap = lambda t: np.swapaxes(t, -1, -2)  # noqa: E731
-    return {"ab": lambda a, b: a @ b, "abT": lambda a, b: a @ swap(b), "aTb": lambda a, b: swap(a) @ b}[layout]
+    return lambda a, b: fn(a, b, lambda t: np.swapaxes(t, -1, -2))
 
 
 def _array(library, shape, seed):

@@ -4,6 +4,7 @@ import pytest
 
 from keras_vit.layers import attention_kernel
 from keras_vit.layers.attention_kernel import attention, per_head_attention, per_head_attention_enabled
+from tests import numpy_reference
 from tests.test_case import assert_same_step, one_training_step, random_inputs, tiny_vit, to_numpy
 
 BACKEND = keras.backend.backend()
@@ -13,9 +14,7 @@ _FIRST_DEVICE_IS_CPU = attention_kernel._first_device_is_cpu
 def _reference(query, key, value):
     # softmax(q k^T / sqrt(d)) v per batch element and head, in float64.
     q, k, v = (np.asarray(t, "float64") for t in (query, key, value))
-    logits = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
+    probs = numpy_reference.softmax(np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1]))
     return np.einsum("bnts,bsnh->btnh", probs, v)
 
 
